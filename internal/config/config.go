@@ -1,0 +1,542 @@
+// Package config loads, checks and describes Continuum's YAML configuration.
+//
+// The format is continuum-router's, so an existing continuum-router file
+// works unchanged: keys that continuum-router defines but Continuum does not
+// support yet are reported as warnings and ignored, and any other unknown key
+// is an error with a "did you mean" suggestion. Every problem carries its
+// position as "file:line:col: message".
+//
+// Scalar values may refer to environment variables: ${VAR} expands to the
+// variable's value (or "" with a warning when it is unset), ${VAR:-default}
+// to the default when the variable is unset or empty, and $$ to a literal $.
+//
+// Durations are Go duration strings ("500ms", "30s", "5m", "1h30m") or a
+// bare integer meaning seconds. Sizes are a byte count ("1024") or a number
+// with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+// (powers of 1024), case-insensitive ("32MiB", "10MB").
+//
+// A Config returned by Parse or Load holds the effective values: defaults
+// applied, synonyms resolved, enumerations in canonical form, and each
+// backend's request, retry, circuit_breaker and health_checks blocks merged
+// over the global ones. It must be treated as immutable once shared.
+package config
+
+import "time"
+
+// Config is a complete Continuum configuration.
+type Config struct {
+	// Server configures the public listener.
+	Server ServerConfig `yaml:"server"`
+	// Backends lists the inference servers. Default: none.
+	Backends []Backend `yaml:"backends"`
+	// SelectionStrategy names the load-balancing policy: RoundRobin,
+	// WeightedRoundRobin, LeastConnections, LeastLatency, Random, PowerOfTwo
+	// or ConsistentHash. The snake_case spellings (round_robin, …) are
+	// accepted; Parse stores the PascalCase form. Default "RoundRobin".
+	SelectionStrategy string `yaml:"selection_strategy"`
+	// ModelAliases maps a model name clients may ask for to the model that
+	// serves it (alias -> model). The aliases listed in a backend's
+	// model_configs are merged in by Parse. Default: none.
+	ModelAliases map[string]string `yaml:"model_aliases"`
+	// Fallbacks maps a model to the models tried, in order, when none of its
+	// own backends can serve a request. Parse merges in fallback.fallback_chains
+	// when fallback.enabled is true; on a conflict this map wins. Default: none.
+	Fallbacks map[string][]string `yaml:"fallbacks"`
+	// Fallback is continuum-router's form of Fallbacks.
+	Fallback FallbackConfig `yaml:"fallback"`
+	// Cache configures the model-list cache.
+	Cache CacheConfig `yaml:"cache"`
+	// Request holds the request timeouts and retry count. Each backend has
+	// its own effective copy in Backend.Request.
+	Request RequestConfig `yaml:"request"`
+	// Retry is the retry policy. Each backend has its own effective copy in
+	// Backend.Retry.
+	Retry RetryConfig `yaml:"retry"`
+	// CircuitBreaker configures the per-backend circuit breakers. Each
+	// backend has its own effective copy in Backend.CircuitBreaker.
+	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+	// HealthChecks configures active health probes. Each backend has its own
+	// effective copy in Backend.HealthChecks.
+	HealthChecks HealthConfig `yaml:"health_checks"`
+	// Logging configures the log output.
+	Logging LoggingConfig `yaml:"logging"`
+	// APIKeys configures client authentication.
+	APIKeys APIKeysConfig `yaml:"api_keys"`
+	// Admin configures the admin API.
+	Admin AdminConfig `yaml:"admin"`
+	// RateLimiting configures request rate limits.
+	RateLimiting RateLimitConfig `yaml:"rate_limiting"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics MetricsConfig `yaml:"metrics"`
+
+	// File is the path the configuration was read from ("" when it was not
+	// read from a file). It is not a YAML key.
+	File string `yaml:"-"`
+
+	// src records where each setting was written; nil for a Config built in
+	// code. It is never modified after Parse, so copies may share it.
+	src *sourceInfo
+}
+
+// ServerConfig configures the public listener.
+type ServerConfig struct {
+	// BindAddress lists the addresses to listen on: "host:port" (an empty
+	// host means every interface) or "unix:/path/to/socket". YAML accepts a
+	// single string or a list. Default ["127.0.0.1:8080"].
+	BindAddress []string `yaml:"bind_address"`
+	// SocketMode is the file mode given to Unix sockets, written in octal
+	// (0o660 or 0660). Default 0: the mode they are created with is kept.
+	SocketMode uint32 `yaml:"socket_mode"`
+	// MaxBodySize is the largest request body accepted, in bytes; larger
+	// requests get 413. It must be positive. Default 32MiB.
+	MaxBodySize int64 `yaml:"max_body_size"`
+	// ShutdownTimeout is how long in-flight requests and streams may finish
+	// after SIGTERM. Default 30s; 0 stops at once.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ExposeBackendHeader adds X-Continuum-Backend, naming the backend that
+	// served the response. Default true.
+	ExposeBackendHeader bool `yaml:"expose_backend_header"`
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers and body. Default 10s; 0 means no limit.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout is how long an idle keep-alive connection is kept open.
+	// Default 120s; 0 means no limit.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConcurrentRequests caps the requests handled at once; above it new
+	// requests are shed with 503. Default 0: unlimited.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// ConnectionPoolSize is the most idle upstream connections kept per
+	// backend. Default 100; 0 means the upstream client's own default.
+	ConnectionPoolSize int `yaml:"connection_pool_size"`
+	// CORS configures cross-origin requests.
+	CORS CORSConfig `yaml:"cors"`
+}
+
+// CORSConfig configures Cross-Origin Resource Sharing on the public listener.
+type CORSConfig struct {
+	// Enabled turns CORS handling on. Default false: no CORS headers are sent.
+	Enabled bool `yaml:"enabled"`
+	// AllowedOrigins lists the origins allowed ("https://app.example.com"),
+	// or "*" for any. Default ["*"].
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedMethods lists the methods allowed. Default [GET, POST, OPTIONS].
+	AllowedMethods []string `yaml:"allowed_methods"`
+	// AllowedHeaders lists the request headers allowed. Default
+	// [Authorization, Content-Type, X-Request-Id, X-Session-Id, X-Api-Key].
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	// AllowCredentials lets browsers send cookies and credentials. Default false.
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long browsers may cache a preflight answer. Default 10m;
+	// 0 means they may not.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Backend is one entry of backends: an inference server.
+type Backend struct {
+	// Name identifies the backend in logs, metrics, the admin API and the
+	// X-Continuum-Backend header. Required and unique.
+	Name string `yaml:"name"`
+	// Type is the API dialect: openai, vllm, llamacpp, lmstudio, localai or
+	// ollama. "generic" and "openai_compatible" mean openai. Default "openai";
+	// "" also means openai.
+	Type string `yaml:"type"`
+	// URL is the base URL (http or https), stored without a trailing "/".
+	// Required, except that a backend written with "type: openai" and no url
+	// gets https://api.openai.com, as in continuum-router.
+	URL string `yaml:"url"`
+	// APIKey is sent upstream as a bearer token. Default "": none is sent.
+	APIKey string `yaml:"api_key"`
+	// OrgID is sent upstream as OpenAI-Organization. Default "": not sent.
+	OrgID string `yaml:"org_id"`
+	// Weight is the backend's share for weighted policies; at least 1.
+	// Default 1.
+	Weight int `yaml:"weight"`
+	// Models lists the models the backend serves. Default empty: they are
+	// discovered from the backend.
+	Models []string `yaml:"models"`
+	// ModelConfigs describes models in more detail. The aliases listed here
+	// are merged into Config.ModelAliases. Default: none.
+	ModelConfigs []ModelConfig `yaml:"model_configs"`
+	// Request is the effective request configuration for this backend: the
+	// global block with the keys written in the backend's entry applied on top.
+	Request RequestConfig `yaml:"request"`
+	// Retry is the effective retry policy for this backend (YAML key retry,
+	// or continuum-router's retry_override), merged like Request.
+	Retry RetryConfig `yaml:"retry"`
+	// CircuitBreaker is the effective breaker configuration for this backend,
+	// merged like Request.
+	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+	// HealthChecks is the effective health-check configuration for this
+	// backend (YAML key health_checks or health_check), merged like Request.
+	HealthChecks HealthConfig `yaml:"health_checks"`
+}
+
+// ModelConfig is one entry of a backend's model_configs.
+type ModelConfig struct {
+	// ID is the model's name as the backend knows it. Required.
+	ID string `yaml:"id"`
+	// Aliases are other names clients may use for the model; each becomes an
+	// entry alias -> ID of Config.ModelAliases. Default: none.
+	Aliases []string `yaml:"aliases"`
+	// Metadata is free-form information about the model (display_name,
+	// pricing, limits, …), kept as written and not validated. Default nil.
+	Metadata map[string]any `yaml:"metadata"`
+}
+
+// RequestConfig holds request timeouts and the retry count.
+type RequestConfig struct {
+	// Timeout bounds a whole request, retries included. Default 180s; 0 means
+	// no limit.
+	Timeout time.Duration `yaml:"timeout"`
+	// ConnectTimeout bounds connecting to a backend. Default 5s; 0 means no
+	// limit beyond the operating system's.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// FirstTokenTimeout bounds one attempt until its first content event (or
+	// its whole body when not streaming). Default 30s; 0 means no limit.
+	FirstTokenTimeout time.Duration `yaml:"first_token_timeout"`
+	// IdleTimeout bounds the gap between two stream events. Default 60s; 0
+	// means no limit.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxRetries is the most retries after the first attempt. Default 2; 0
+	// disables retries. See RetryConfig.MaxAttempts.
+	MaxRetries int `yaml:"max_retries"`
+}
+
+// RetryConfig is the retry policy. Retries happen only before the first
+// byte of the response is sent to the client.
+type RetryConfig struct {
+	// MaxAttempts is the most attempts per request, the first included; at
+	// least 1. Together with RequestConfig.MaxRetries the effective number of
+	// attempts is min(MaxAttempts, 1+MaxRetries). Default 3.
+	MaxAttempts int `yaml:"max_attempts"`
+	// BaseDelay is the delay before the first retry. Default 50ms; 0 retries
+	// at once.
+	BaseDelay time.Duration `yaml:"base_delay"`
+	// MaxDelay caps the delay between attempts; at least BaseDelay.
+	// Default 5s.
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// ExponentialBackoff doubles the delay after each retry. Default true;
+	// false keeps BaseDelay.
+	ExponentialBackoff bool `yaml:"exponential_backoff"`
+	// Jitter randomises each delay between 0 and its computed value.
+	// Default true.
+	Jitter bool `yaml:"jitter"`
+	// BudgetRatio bounds retries to this fraction of the requests seen over
+	// BudgetWindow, in [0, 1]. Default 0.2; 0 leaves only BudgetMinPerSecond.
+	BudgetRatio float64 `yaml:"budget_ratio"`
+	// BudgetMinPerSecond is a retry rate always allowed, so that low traffic
+	// can still retry. Default 1; 0 allows none beyond BudgetRatio.
+	BudgetMinPerSecond float64 `yaml:"budget_min_per_second"`
+	// BudgetWindow is the period over which BudgetRatio is measured; it must
+	// be positive. Default 10s.
+	BudgetWindow time.Duration `yaml:"budget_window"`
+}
+
+// BreakerConfig configures a circuit breaker.
+type BreakerConfig struct {
+	// Enabled turns the breaker on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// FailureThreshold opens the breaker after this many consecutive
+	// failures. Default 5; 0 disables this policy.
+	FailureThreshold int `yaml:"failure_threshold"`
+	// FailureRateThreshold opens the breaker when the failure rate within
+	// Window reaches it, in [0, 1]. Default 0.5; 0 disables this policy.
+	FailureRateThreshold float64 `yaml:"failure_rate_threshold"`
+	// MinimumRequests is how many calls Window must hold before
+	// FailureRateThreshold applies. Default 20; 0 means any number.
+	MinimumRequests int `yaml:"minimum_requests"`
+	// Window is the period FailureRateThreshold is measured over; it must be
+	// positive when FailureRateThreshold is set. Default 30s.
+	Window time.Duration `yaml:"window"`
+	// Timeout is how long the breaker first stays open before letting probes
+	// through. Default 30s; 0 lets probes through at once.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxTimeout caps the open duration as it grows with each re-open; at
+	// least Timeout. Default 300s.
+	MaxTimeout time.Duration `yaml:"max_timeout"`
+	// Backoff is how the open duration grows: constant, exponential,
+	// equal_jitter or full_jitter. Default "exponential".
+	Backoff string `yaml:"backoff"`
+	// HalfOpenMaxRequests is the most probes in flight while half-open; at
+	// least 1. Default 1.
+	HalfOpenMaxRequests int `yaml:"half_open_max_requests"`
+	// HalfOpenSuccessThreshold is how many probes must succeed to close the
+	// breaker; at least 1. Default 1.
+	HalfOpenSuccessThreshold int `yaml:"half_open_success_threshold"`
+}
+
+// HealthConfig configures active health checks.
+type HealthConfig struct {
+	// Enabled turns active probes on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Interval is the time between probes; positive. Default 30s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds one probe; positive. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// UnhealthyThreshold is how many consecutive failed probes mark a
+	// backend down; at least 1. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// HealthyThreshold is how many consecutive good probes mark a backend
+	// ready again; at least 1. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// Endpoint is the path probed. Default "": chosen by backend type
+	// (/v1/models; /api/tags for ollama).
+	Endpoint string `yaml:"endpoint"`
+	// WarmupCheckInterval is the faster probe interval used while a backend
+	// answers 503 (warming up); positive. Default 1s.
+	WarmupCheckInterval time.Duration `yaml:"warmup_check_interval"`
+	// MaxWarmupDuration is the longest a backend may stay warming up before
+	// it is marked down. Default 300s; 0 means no limit.
+	MaxWarmupDuration time.Duration `yaml:"max_warmup_duration"`
+	// PanicThreshold: when fewer than this fraction of a model's backends are
+	// healthy, health is ignored for that model and all of them get traffic.
+	// In [0, 1]. Default 0.5; 0 disables panic mode.
+	PanicThreshold float64 `yaml:"panic_threshold"`
+}
+
+// CacheConfig configures caches.
+type CacheConfig struct {
+	// ModelCacheTTL is how long the aggregated model list is cached.
+	// Default 60s; 0 disables the cache.
+	ModelCacheTTL time.Duration `yaml:"model_cache_ttl"`
+}
+
+// FallbackConfig is continuum-router's fallback block.
+type FallbackConfig struct {
+	// Enabled merges Chains into Config.Fallbacks. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Chains maps a model to its ordered fallback models. Default: none.
+	Chains map[string][]string `yaml:"fallback_chains"`
+}
+
+// LoggingConfig configures logging.
+type LoggingConfig struct {
+	// Level is debug, info, warn or error; "warning" means warn and "trace"
+	// means debug. Default "info".
+	Level string `yaml:"level"`
+	// Format is text or json; "pretty" means text. Default "text".
+	Format string `yaml:"format"`
+}
+
+// APIKeysConfig configures client API keys. In YAML it is either this
+// mapping or directly the list of keys.
+type APIKeysConfig struct {
+	// Mode is permissive (requests without a key are allowed; a key that is
+	// given must be valid) or blocking (every /v1 request needs a valid key).
+	// Default "permissive".
+	Mode string `yaml:"mode"`
+	// Keys lists the keys. Load appends the keys of File. Default: none.
+	Keys []APIKey `yaml:"api_keys"`
+	// File is a YAML file of more keys: a list, or a mapping with an
+	// api_keys list. A relative path is relative to the configuration file;
+	// Load stores the resolved path and reads it, Parse leaves it as written
+	// and does not. Default "": none.
+	File string `yaml:"api_keys_file"`
+}
+
+// APIKey is one client key.
+type APIKey struct {
+	// Key is the secret the client sends. Required unless Enabled is false.
+	Key string `yaml:"key"`
+	// ID identifies the key in logs and metrics. Default "key-N", N being the
+	// key's 0-based position in APIKeysConfig.Keys.
+	ID string `yaml:"id"`
+	// Name is a human-readable label. Default "".
+	Name string `yaml:"name"`
+	// UserID is the owner's user id. Default "".
+	UserID string `yaml:"user_id"`
+	// OrganizationID is the owner's organization id. Default "".
+	OrganizationID string `yaml:"organization_id"`
+	// Scopes lists what the key may do: read, write, files, admin. Default:
+	// none.
+	Scopes []string `yaml:"scopes"`
+	// RateLimit limits this key's requests. YAML accepts a mapping
+	// {requests_per_second, burst_capacity} or an integer N of requests per
+	// minute, stored as N/60 per second with a burst of N (a minute's worth
+	// may come at once). Default zero: no per-key limit.
+	RateLimit RateSpec `yaml:"rate_limit"`
+	// Enabled: a disabled key is refused. Default true.
+	Enabled bool `yaml:"enabled"`
+	// ExpiresAt is when the key stops working (RFC 3339). Default zero: never.
+	ExpiresAt time.Time `yaml:"expires_at"`
+	// Models lists the models the key may use. Default empty: all.
+	Models []string `yaml:"models"`
+}
+
+// RateSpec is a token-bucket rate.
+type RateSpec struct {
+	// RequestsPerSecond is the sustained rate. Default 0: no limit.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	// BurstCapacity is the bucket size. Default 0: ceil(RequestsPerSecond),
+	// at least 1.
+	BurstCapacity int `yaml:"burst_capacity"`
+}
+
+// AdminConfig configures the admin API.
+type AdminConfig struct {
+	// BindAddress serves the admin API on its own listener ("host:port" or
+	// "unix:/path"). Default "": it is served on the main listener.
+	BindAddress string `yaml:"bind_address"`
+	// Auth configures admin authentication.
+	Auth AdminAuth `yaml:"auth"`
+}
+
+// AdminAuth configures admin authentication.
+//
+// When Method needs credentials that are empty (for example because an
+// unset ${VAR} expanded to ""), the configuration is valid but the admin API
+// refuses every call. Writing method in the file without writing its
+// credential keys at all is an error.
+type AdminAuth struct {
+	// Method is none, bearer_token (Authorization: Bearer <Token>), basic
+	// (Username and Password) or api_key (X-API-Key: <Token>). Default
+	// "bearer_token".
+	Method string `yaml:"method"`
+	// Token is the bearer token or API key. Default "".
+	Token string `yaml:"token"`
+	// Username is the basic-auth user. Default "".
+	Username string `yaml:"username"`
+	// Password is the basic-auth password. Default "".
+	Password string `yaml:"password"`
+}
+
+// RateLimitConfig configures request rate limiting.
+type RateLimitConfig struct {
+	// Enabled turns rate limiting on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Storage is where the buckets live: memory, or redis (accepted, not
+	// implemented yet). Default "memory".
+	Storage string `yaml:"storage"`
+	// RedisURL is the Redis server (redis:// or rediss://) when Storage is
+	// redis. Default "".
+	RedisURL string `yaml:"redis_url"`
+	// Limits holds the rates per level.
+	Limits RateLimits `yaml:"limits"`
+	// Whitelist lists client IPs or CIDRs that are never limited. Default: none.
+	Whitelist []string `yaml:"whitelist"`
+	// BypassKeys lists API keys that are never limited. Default: none.
+	BypassKeys []string `yaml:"bypass_keys"`
+	// TrustedProxies lists the proxies (IPs or CIDRs) whose X-Forwarded-For
+	// header is believed. Default: none, so the header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// UseRightmostXFF takes the client address from the rightmost untrusted
+	// X-Forwarded-For entry rather than the leftmost. Default true.
+	UseRightmostXFF bool `yaml:"use_rightmost_xff"`
+}
+
+// RateLimits holds the rate at each level; a zero RequestsPerSecond means no
+// limit at that level.
+type RateLimits struct {
+	// PerAPIKey limits each API key. Default: no limit.
+	PerAPIKey RateSpec `yaml:"per_api_key"`
+	// PerClient limits each client (API key, else client address). Default:
+	// no limit.
+	PerClient RateSpec `yaml:"per_client"`
+	// Global limits all requests together. Default: no limit.
+	Global RateSpec `yaml:"global"`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	// Enabled serves metrics. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the path metrics are served on; it starts with "/".
+	// Default "/metrics".
+	Endpoint string `yaml:"endpoint"`
+}
+
+// Default returns a configuration with every default applied and no backends.
+func Default() *Config {
+	return &Config{
+		Server: ServerConfig{
+			BindAddress:         []string{"127.0.0.1:8080"},
+			MaxBodySize:         32 << 20,
+			ShutdownTimeout:     30 * time.Second,
+			ExposeBackendHeader: true,
+			ReadHeaderTimeout:   10 * time.Second,
+			IdleTimeout:         120 * time.Second,
+			ConnectionPoolSize:  100,
+			CORS: CORSConfig{
+				AllowedOrigins: []string{"*"},
+				AllowedMethods: []string{"GET", "POST", "OPTIONS"},
+				AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "X-Session-Id", "X-Api-Key"},
+				MaxAge:         10 * time.Minute,
+			},
+		},
+		SelectionStrategy: "RoundRobin",
+		Fallback:          FallbackConfig{Enabled: true},
+		Cache:             CacheConfig{ModelCacheTTL: 60 * time.Second},
+		Request: RequestConfig{
+			Timeout:           180 * time.Second,
+			ConnectTimeout:    5 * time.Second,
+			FirstTokenTimeout: 30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxRetries:        2,
+		},
+		Retry: RetryConfig{
+			MaxAttempts:        3,
+			BaseDelay:          50 * time.Millisecond,
+			MaxDelay:           5 * time.Second,
+			ExponentialBackoff: true,
+			Jitter:             true,
+			BudgetRatio:        0.2,
+			BudgetMinPerSecond: 1,
+			BudgetWindow:       10 * time.Second,
+		},
+		CircuitBreaker: BreakerConfig{
+			Enabled:                  true,
+			FailureThreshold:         5,
+			FailureRateThreshold:     0.5,
+			MinimumRequests:          20,
+			Window:                   30 * time.Second,
+			Timeout:                  30 * time.Second,
+			MaxTimeout:               300 * time.Second,
+			Backoff:                  "exponential",
+			HalfOpenMaxRequests:      1,
+			HalfOpenSuccessThreshold: 1,
+		},
+		HealthChecks: HealthConfig{
+			Enabled:             true,
+			Interval:            30 * time.Second,
+			Timeout:             10 * time.Second,
+			UnhealthyThreshold:  3,
+			HealthyThreshold:    2,
+			WarmupCheckInterval: time.Second,
+			MaxWarmupDuration:   300 * time.Second,
+			PanicThreshold:      0.5,
+		},
+		Logging:      LoggingConfig{Level: "info", Format: "text"},
+		APIKeys:      APIKeysConfig{Mode: "permissive"},
+		Admin:        AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
+		RateLimiting: RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
+		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics"},
+	}
+}
+
+// NewBackend returns a backend named name at url with every other setting
+// at its default: type openai, weight 1, no static models, and copies of c's
+// global request, retry, circuit_breaker and health_checks blocks. It is how
+// Parse starts each backend, and how code adds one to a Config.
+func (c *Config) NewBackend(name, url string) Backend {
+	return Backend{
+		Name:           name,
+		Type:           "openai",
+		URL:            url,
+		Weight:         1,
+		Request:        c.Request,
+		Retry:          c.Retry,
+		CircuitBreaker: c.CircuitBreaker,
+		HealthChecks:   c.HealthChecks,
+	}
+}
+
+// BackendByName returns the backend called name, or nil. The pointer refers
+// into c.Backends.
+func (c *Config) BackendByName(name string) *Backend {
+	for i := range c.Backends {
+		if c.Backends[i].Name == name {
+			return &c.Backends[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package config
+
+// Example returns an annotated sample configuration that shows every
+// supported key with its default value. Backends, the sample API key and
+// other entries of lists and maps are examples; everything else is a
+// default. The sample parses without errors or warnings.
+func Example() string { return example }
+
+const example = `# Continuum configuration. The format is continuum-router's: its files load
+# unchanged (settings Continuum does not support yet are reported and ignored).
+#
+# Every key below shows its default value, except where a comment says
+# "example". Delete what you do not need: a missing key keeps its default.
+#
+# Values:  ${VAR} is replaced by the environment variable VAR ("" and a warning
+#          when unset), ${VAR:-default} by default when VAR is unset or empty,
+#          and $$ by a literal $.
+# Durations: 500ms, 30s, 5m, 1h30m, or a bare number of seconds.
+# Sizes:   1024 (bytes), 512KiB, 32MiB, 1GiB (powers of 1024), 10MB (powers of 1000).
+
+server:
+  # Addresses to listen on: "host:port" (":8080" = every interface) or
+  # "unix:/path/to/socket". A single string or a list.
+  bind_address: ["127.0.0.1:8080"]
+  # File mode of Unix sockets, in octal (0o660). 0 keeps the mode they get.
+  socket_mode: 0
+  # Largest request body accepted; larger requests get 413.
+  max_body_size: 32MiB
+  # How long in-flight requests and streams may finish on SIGTERM.
+  shutdown_timeout: 30s
+  # Add X-Continuum-Backend (the backend that served) to responses.
+  expose_backend_header: true
+  # Time a client may take to send a request's headers and body (0: no limit).
+  read_header_timeout: 10s
+  # How long an idle keep-alive connection stays open (0: no limit).
+  idle_timeout: 120s
+  # Requests handled at once; above it requests get 503 (0: unlimited).
+  max_concurrent_requests: 0
+  # Idle upstream connections kept per backend (0: the client's default).
+  connection_pool_size: 100
+  # Cross-origin requests from browsers.
+  cors:
+    enabled: false
+    allowed_origins: ["*"]              # "*" or scheme://host[:port]
+    allowed_methods: [GET, POST, OPTIONS]
+    allowed_headers: [Authorization, Content-Type, X-Request-Id, X-Session-Id, X-Api-Key]
+    allow_credentials: false
+    max_age: 10m                        # how long browsers cache a preflight answer
+
+# The inference servers (example; default: none).
+backends:
+  - name: vllm-a                        # required, unique; shown in logs, metrics and X-Continuum-Backend
+    # openai (default) | vllm | llamacpp | lmstudio | localai | ollama
+    # ("generic" and "openai_compatible" mean openai; anthropic and gemini: not yet)
+    type: vllm
+    url: http://127.0.0.1:8000          # required; http or https
+    api_key: "${VLLM_API_KEY:-}"        # sent as a bearer token; empty: none
+    org_id: ""                          # sent as OpenAI-Organization; empty: none
+    weight: 1                           # share for WeightedRoundRobin; at least 1
+    models: [llama-3.1-8b]              # empty: discovered from the backend
+    model_configs:                      # more about some models (optional)
+      - id: llama-3.1-8b
+        aliases: [llama3]               # more names for the model (added to model_aliases)
+        metadata:                       # free-form, kept as written
+          display_name: Llama 3.1 8B
+          context_window: 131072
+    # Per-backend overrides of the global request, retry (also spelled
+    # retry_override), circuit_breaker and health_checks (also health_check)
+    # blocks. Only the keys written here change; the rest keep the global value.
+    request: { first_token_timeout: 60s }
+    retry: { max_attempts: 2 }
+    circuit_breaker: { failure_threshold: 3 }
+    health_checks: { endpoint: /health }
+  - name: ollama-local
+    type: ollama
+    url: http://127.0.0.1:11434
+
+# How a backend is chosen among those serving a model: RoundRobin |
+# WeightedRoundRobin | LeastConnections | LeastLatency | Random | PowerOfTwo |
+# ConsistentHash (or snake_case: round_robin, weighted_round_robin, ...).
+selection_strategy: RoundRobin
+
+# Other names clients may use for a model: alias -> model.
+# Example: { gpt-4o-mini: llama-3.1-8b }
+model_aliases: {}
+
+# Models tried in order when no backend of the requested model can serve it.
+# Example: { llama-3.1-70b: [llama-3.1-8b] }
+fallbacks: {}
+
+# continuum-router's form of fallbacks. When enabled, its chains are added to
+# fallbacks (an entry in fallbacks wins over one here).
+fallback:
+  enabled: true
+  fallback_chains: {}
+
+cache:
+  model_cache_ttl: 60s                  # how long /v1/models is cached (0: not cached)
+
+# Timeouts and retries. Every duration may be 0 for "no limit".
+request:
+  timeout: 180s                         # the whole request, retries included
+  connect_timeout: 5s                   # connecting to a backend
+  first_token_timeout: 30s              # per attempt, until the first token (or whole body)
+  idle_timeout: 60s                     # longest gap between two stream events
+  max_retries: 2                        # retries after the first attempt
+
+# Retries happen only before the response has started.
+# Attempts per request = min(max_attempts, 1 + request.max_retries).
+retry:
+  max_attempts: 3                       # attempts, the first included
+  base_delay: 50ms                      # delay before the first retry
+  max_delay: 5s                         # cap on the delay
+  exponential_backoff: true             # double the delay after each retry
+  jitter: true                          # randomise each delay
+  budget_ratio: 0.2                     # retries are at most this fraction of requests...
+  budget_window: 10s                    # ...over this window,
+  budget_min_per_second: 1              # but this many per second are always allowed
+
+# One breaker per backend: it stops sending to a failing backend for a while.
+circuit_breaker:
+  enabled: true
+  failure_threshold: 5                  # consecutive failures that open it (0: off)
+  failure_rate_threshold: 0.5           # or this failure rate within window (0: off)...
+  minimum_requests: 20                  # ...once window holds this many calls
+  window: 30s
+  timeout: 30s                          # first open duration
+  max_timeout: 300s                     # cap as the open duration grows
+  backoff: exponential                  # constant | exponential | equal_jitter | full_jitter
+  half_open_max_requests: 1             # probes in flight while half-open
+  half_open_success_threshold: 1        # successful probes that close it
+
+health_checks:
+  enabled: true
+  interval: 30s
+  timeout: 10s
+  unhealthy_threshold: 3                # consecutive failures that mark a backend down
+  healthy_threshold: 2                  # consecutive successes that mark it ready again
+  endpoint: ""                          # empty: /v1/models (ollama: /api/tags)
+  warmup_check_interval: 1s             # probe interval while a backend answers 503 (loading)
+  max_warmup_duration: 300s             # then it is marked down (0: no limit)
+  panic_threshold: 0.5                  # below this healthy fraction, ignore health (0: off)
+
+logging:
+  level: info                           # debug | info | warn | error
+  format: text                          # text | json
+
+api_keys:
+  # permissive: requests without a key are allowed (a key given must be valid);
+  # blocking: every /v1 request needs a valid key.
+  mode: permissive
+  # More keys in a YAML file (a list, or a mapping with api_keys), relative to
+  # this file. Empty: none.
+  api_keys_file: ""
+  api_keys:                             # example; default: none
+    - key: "${CONTINUUM_API_KEY_1:-}"   # the secret; required unless enabled is false
+      id: key-0                         # default key-N (N: position in the list)
+      name: ""
+      user_id: ""
+      organization_id: ""
+      scopes: [read, write]             # read | write | files | admin
+      # Requests per minute (N/60 per second, bursts of N), or
+      # { requests_per_second: 1, burst_capacity: 10 }. 0: no per-key limit.
+      rate_limit: 0
+      enabled: false                    # default true; this sample stays off until it has a key
+      expires_at: ""                    # RFC 3339, e.g. 2026-12-31T23:59:59Z; empty: never
+      models: []                        # models the key may use; empty: all
+
+admin:
+  bind_address: ""                      # a separate admin listener; empty: the main listener
+  auth:
+    method: bearer_token                # none | bearer_token | basic | api_key
+    # bearer_token and api_key use token; basic uses username and password.
+    # Empty credentials lock the admin API: it refuses every call.
+    token: "${CONTINUUM_ADMIN_TOKEN:-}"
+    username: ""
+    password: ""
+
+rate_limiting:
+  enabled: false
+  storage: memory                       # memory | redis (redis: not implemented yet)
+  redis_url: ""                         # redis://[user:password@]host:port[/db]
+  limits:                               # requests_per_second 0: no limit at that level
+    per_api_key: { requests_per_second: 0, burst_capacity: 0 }
+    per_client: { requests_per_second: 0, burst_capacity: 0 }
+    global: { requests_per_second: 0, burst_capacity: 0 }
+  whitelist: []                         # client IPs or CIDRs never limited
+  bypass_keys: []                       # API keys never limited
+  trusted_proxies: []                   # proxies (IPs or CIDRs) whose X-Forwarded-For is believed
+  use_rightmost_xff: true               # take the rightmost untrusted X-Forwarded-For entry
+
+metrics:
+  enabled: true
+  endpoint: /metrics
+
+# continuum-router settings accepted but not supported yet (each is a
+# warning): model_metadata_file, global_prompts, files, tracing, timeouts,
+# webui, acp, server.workers, cache.deduplication_ttl,
+# cache.enable_deduplication, request.retry_delay, fallback.fallback_policy,
+# fallback.model_settings, metrics.cardinality_limit, metrics.optional_metrics,
+# admin.stats, rate_limiting.limits.per_backend, rate_limiting.limits.per_model.
+`

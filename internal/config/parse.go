@@ -1,0 +1,265 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Parse decodes a configuration from data, applies defaults and validates
+// it. filename is used in diagnostics only. lookupEnv resolves ${VAR}
+// references; nil means os.LookupEnv. api_keys_file is not read: see Load.
+//
+// Parse returns the configuration (nil when there are errors), the warnings,
+// and an ErrorList holding every error found, decoding and validation alike.
+func Parse(data []byte, filename string, lookupEnv func(string) (string, bool)) (*Config, []Diagnostic, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	d := newDecoder(filename, lookupEnv)
+	return d.finish(d.parse(data))
+}
+
+// Load reads and parses the configuration file at path, expanding ${VAR}
+// from the process environment, then reads api_keys_file (relative to the
+// directory of path) and appends its keys. Errors in that file carry its
+// name. Load returns the same values as Parse; a file that cannot be read is
+// a plain error.
+func Load(path string) (*Config, []Diagnostic, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load config: %w", err)
+	}
+	d := newDecoder(path, os.LookupEnv)
+	c := d.parse(data)
+	if c != nil && c.APIKeys.File != "" {
+		d.keysFile(c, filepath.Dir(path))
+	}
+	return d.finish(c)
+}
+
+// position is where a value was written.
+type position struct {
+	file      string
+	line, col int
+}
+
+// sourceInfo records where the settings of a parsed Config were written.
+type sourceInfo struct {
+	// pos maps a setting's path, as written, to the position of its value.
+	pos map[string]position
+	// rename maps a logical path (as Validate names settings) to the path as
+	// written, for synonyms (retry_override) and merged entries (the
+	// aliases of model_configs, fallback.fallback_chains).
+	rename map[string]string
+}
+
+// decoder walks a yaml.Node tree onto a Config, collecting diagnostics.
+type decoder struct {
+	file   string
+	lookup func(string) (string, bool)
+	src    *sourceInfo
+	errs   []Diagnostic
+	warns  []Diagnostic
+}
+
+func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
+	return &decoder{
+		file:   file,
+		lookup: lookup,
+		src:    &sourceInfo{pos: map[string]position{}, rename: map[string]string{}},
+	}
+}
+
+// errorf records an error about the setting at path, located at n. The
+// message is prefixed with the path.
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, d.diag(n, path, prefixed(path, fmt.Sprintf(format, args...))))
+}
+
+// warnf records a warning about the setting at path, located at n. The
+// message is prefixed with the path.
+func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
+	d.warns = append(d.warns, d.diag(n, path, prefixed(path, fmt.Sprintf(format, args...))))
+}
+
+func (d *decoder) diag(n *yaml.Node, path, msg string) Diagnostic {
+	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	if n != nil {
+		dg.Line, dg.Col = n.Line, n.Column
+	}
+	return dg
+}
+
+func prefixed(path, msg string) string {
+	if path == "" {
+		return msg
+	}
+	return path + ": " + msg
+}
+
+// record notes that the setting at path was written at n.
+func (d *decoder) record(path string, n *yaml.Node) {
+	d.src.pos[path] = position{file: d.file, line: n.Line, col: n.Column}
+}
+
+// yamlLine extracts the line from yaml's syntax errors ("yaml: line 3: …").
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// parse decodes data onto the defaults. It returns nil when data is not
+// valid YAML.
+func (d *decoder) parse(data []byte) *Config {
+	root, ok := d.document(data)
+	if !ok {
+		return nil
+	}
+	c := Default()
+	c.File = d.file
+	c.src = d.src
+	if root != nil {
+		d.config(root, c)
+	}
+	d.mergeFallbacks(c)
+	d.mergeAliases(c)
+	return c
+}
+
+// document parses data into a node tree and returns its root; nil for an
+// empty document.
+func (d *decoder) document(data []byte) (*yaml.Node, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, true
+		}
+		d.syntaxError(err)
+		return nil, false
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.syntaxError(err)
+		return nil, false
+	default:
+		d.errorf(&extra, "", "the file holds more than one YAML document; only one is allowed")
+		return nil, false
+	}
+	if len(doc.Content) == 0 {
+		return nil, true
+	}
+	return resolve(doc.Content[0]), true
+}
+
+func (d *decoder) syntaxError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	dg := Diagnostic{File: d.file}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		dg.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	dg.Msg = "invalid YAML: " + msg
+	d.errs = append(d.errs, dg)
+}
+
+// finish completes a parsed configuration: default key ids, validation,
+// sorting. It returns c only when there are no errors.
+func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
+	if c != nil {
+		for i := range c.APIKeys.Keys {
+			if c.APIKeys.Keys[i].ID == "" {
+				c.APIKeys.Keys[i].ID = "key-" + strconv.Itoa(i)
+			}
+		}
+		if len(c.Backends) == 0 {
+			d.warns = append(d.warns, Diagnostic{File: d.file, Path: "backends",
+				Msg: "no backends are configured; every request will fail until some are added"})
+		}
+		if c.APIKeys.Mode == "blocking" && len(c.APIKeys.Keys) == 0 && c.APIKeys.File == "" {
+			d.warns = append(d.warns, d.diagAt("api_keys.mode",
+				"api_keys.mode: blocking with no keys configured; every /v1 request will be refused"))
+		}
+		for _, v := range c.validate() {
+			if !d.coveredByError(v.Path) {
+				d.errs = append(d.errs, v)
+			}
+		}
+	}
+	sortDiagnostics(d.warns)
+	if len(d.errs) > 0 {
+		sortDiagnostics(d.errs)
+		return nil, d.warns, ErrorList(d.errs)
+	}
+	return c, d.warns, nil
+}
+
+// coveredByError reports whether a decoding error was already reported for
+// path or one of its parents, so that validation does not report a second,
+// derived problem (a URL that failed to decode is also "missing").
+func (d *decoder) coveredByError(path string) bool {
+	for _, e := range d.errs {
+		if e.Path != "" && (path == e.Path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// diagAt returns a diagnostic located where path was recorded.
+func (d *decoder) diagAt(path, msg string) Diagnostic {
+	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	if p, ok := d.src.pos[path]; ok {
+		dg.File, dg.Line, dg.Col = p.file, p.line, p.col
+	}
+	return dg
+}
+
+// keysFile reads api_keys_file (relative to dir) and appends its keys.
+func (d *decoder) keysFile(c *Config, dir string) {
+	const path = "api_keys.api_keys_file"
+	file := c.APIKeys.File
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(dir, file)
+	}
+	c.APIKeys.File = file
+	data, err := os.ReadFile(file)
+	if err != nil {
+		d.errs = append(d.errs, d.diagAt(path, fmt.Sprintf("%s: %v", path, err)))
+		return
+	}
+	saved := d.file
+	d.file = file
+	defer func() { d.file = saved }()
+	root, ok := d.document(data)
+	if !ok || root == nil || isNull(root) {
+		return
+	}
+	// Keys from the file are numbered after the inline ones.
+	const list = "api_keys.api_keys"
+	first := len(c.APIKeys.Keys)
+	switch root.Kind {
+	case yaml.SequenceNode:
+		d.keyList(root, list, &c.APIKeys.Keys, first)
+	case yaml.MappingNode:
+		for _, e := range d.entries(root, "") {
+			if e.key != "api_keys" {
+				d.errs = append(d.errs, d.diag(e.keyNode, "",
+					fmt.Sprintf("unknown key %q in an api_keys_file%s", e.key, didYouMean(e.key, []string{"api_keys"}))))
+				continue
+			}
+			d.keyList(e.value, list, &c.APIKeys.Keys, first)
+		}
+	default:
+		d.errs = append(d.errs, d.diag(root, "",
+			"an api_keys_file holds a list of keys or a mapping with an api_keys list, got "+kindName(root)))
+	}
+}

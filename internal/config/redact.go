@@ -1,0 +1,134 @@
+package config
+
+import (
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// RedactedValue replaces every secret in the result of Redacted.
+const RedactedValue = "****"
+
+// Redacted returns a deep copy of c with every secret replaced by
+// RedactedValue: backend API keys, client API keys, rate-limit bypass keys,
+// the admin token and password, and the password in the Redis URL. Empty
+// secrets stay empty, so that "not set" remains visible. c is not modified.
+func (c *Config) Redacted() *Config {
+	r := c.clone()
+	for i := range r.Backends {
+		r.Backends[i].APIKey = redact(r.Backends[i].APIKey)
+	}
+	for i := range r.APIKeys.Keys {
+		r.APIKeys.Keys[i].Key = redact(r.APIKeys.Keys[i].Key)
+	}
+	for i := range r.RateLimiting.BypassKeys {
+		r.RateLimiting.BypassKeys[i] = redact(r.RateLimiting.BypassKeys[i])
+	}
+	r.Admin.Auth.Token = redact(r.Admin.Auth.Token)
+	r.Admin.Auth.Password = redact(r.Admin.Auth.Password)
+	r.RateLimiting.RedisURL = redactURL(r.RateLimiting.RedisURL)
+	return r
+}
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return RedactedValue
+}
+
+// redactURL hides the password of a URL; a URL that does not parse is
+// hidden whole, since it may hold a password anywhere.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return RedactedValue
+	}
+	if _, has := u.User.Password(); !has {
+		return s
+	}
+	// url.UserPassword would escape the asterisks: splice the user
+	// information in by hand.
+	user := url.User(u.User.Username()).String()
+	u.User = nil
+	rest, ok := strings.CutPrefix(u.String(), u.Scheme+"://")
+	if !ok {
+		return RedactedValue
+	}
+	return u.Scheme + "://" + user + ":" + RedactedValue + "@" + rest
+}
+
+// clone returns a deep copy of c. The source positions are shared: they
+// are never modified after Parse.
+func (c *Config) clone() *Config {
+	r := *c
+	r.Server.BindAddress = slices.Clone(c.Server.BindAddress)
+	r.Server.CORS.AllowedOrigins = slices.Clone(c.Server.CORS.AllowedOrigins)
+	r.Server.CORS.AllowedMethods = slices.Clone(c.Server.CORS.AllowedMethods)
+	r.Server.CORS.AllowedHeaders = slices.Clone(c.Server.CORS.AllowedHeaders)
+	r.Backends = slices.Clone(c.Backends)
+	for i := range r.Backends {
+		b := &r.Backends[i]
+		b.Models = slices.Clone(b.Models)
+		b.ModelConfigs = slices.Clone(b.ModelConfigs)
+		for j := range b.ModelConfigs {
+			m := &b.ModelConfigs[j]
+			m.Aliases = slices.Clone(m.Aliases)
+			m.Metadata = cloneAny(m.Metadata).(map[string]any)
+		}
+	}
+	r.ModelAliases = maps.Clone(c.ModelAliases)
+	r.Fallbacks = cloneLists(c.Fallbacks)
+	r.Fallback.Chains = cloneLists(c.Fallback.Chains)
+	r.APIKeys.Keys = slices.Clone(c.APIKeys.Keys)
+	for i := range r.APIKeys.Keys {
+		k := &r.APIKeys.Keys[i]
+		k.Scopes = slices.Clone(k.Scopes)
+		k.Models = slices.Clone(k.Models)
+	}
+	r.RateLimiting.Whitelist = slices.Clone(c.RateLimiting.Whitelist)
+	r.RateLimiting.BypassKeys = slices.Clone(c.RateLimiting.BypassKeys)
+	r.RateLimiting.TrustedProxies = slices.Clone(c.RateLimiting.TrustedProxies)
+	return &r
+}
+
+func cloneLists(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	r := make(map[string][]string, len(m))
+	for k, v := range m {
+		r[k] = slices.Clone(v)
+	}
+	return r
+}
+
+// cloneAny deep-copies decoded YAML data (maps, lists and scalars).
+func cloneAny(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		r := make(map[string]any, len(v))
+		for k, e := range v {
+			r[k] = cloneAny(e)
+		}
+		return r
+	case []any:
+		if v == nil {
+			return v
+		}
+		r := make([]any, len(v))
+		for i, e := range v {
+			r[i] = cloneAny(e)
+		}
+		return r
+	default:
+		return v
+	}
+}

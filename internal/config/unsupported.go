@@ -1,0 +1,30 @@
+package config
+
+import "slices"
+
+// routerOnly lists, per block, the keys that continuum-router defines and
+// Continuum does not support yet. Such a key is a warning, not an error, so
+// that continuum-router files load unchanged. A block is named by its global
+// path ("" is the top level); a backend's override blocks share the global
+// block's name ("request" also covers backends[i].request).
+//
+// To support one of these keys, remove it here and add it to its decoder.
+var routerOnly = map[string][]string{
+	"": {
+		"model_metadata_file", "global_prompts", "files", "tracing", "timeouts",
+		"webui", "acp",
+	},
+	"server":               {"workers"},
+	"cache":                {"deduplication_ttl", "enable_deduplication"},
+	"request":              {"retry_delay"},
+	"fallback":             {"fallback_policy", "model_settings"},
+	"metrics":              {"cardinality_limit", "optional_metrics"},
+	"admin":                {"stats"},
+	"rate_limiting.limits": {"per_backend", "per_model"},
+}
+
+// isRouterOnly reports whether key, found in block, is a continuum-router
+// setting that Continuum ignores.
+func isRouterOnly(block, key string) bool {
+	return slices.Contains(routerOnly[block], key)
+}

@@ -1,0 +1,586 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/backend"
+)
+
+// Validate checks the configuration's semantics: required settings, ranges,
+// references, enumerations, addresses and URLs. It returns an ErrorList of
+// every problem, located in the file when c came from Parse or Load, or nil.
+// It accepts the spellings Parse accepts (round_robin, warning, …).
+func (c *Config) Validate() error {
+	ds := c.validate()
+	if len(ds) == 0 {
+		return nil
+	}
+	sortDiagnostics(ds)
+	return ErrorList(ds)
+}
+
+// validator collects the problems of one Config.
+type validator struct {
+	c  *Config
+	ds []Diagnostic
+}
+
+// errorf reports a problem with the setting at path (a logical path, as in
+// Backend.Retry's "backends[0].retry").
+func (v *validator) errorf(path, format string, args ...any) {
+	display, pos, ok := v.c.locate(path)
+	d := Diagnostic{File: v.c.File, Path: display, Msg: prefixed(display, fmt.Sprintf(format, args...))}
+	if ok {
+		d.File, d.Line, d.Col = pos.file, pos.line, pos.col
+	}
+	v.ds = append(v.ds, d)
+}
+
+// written reports whether the setting at path was written in the file.
+func (v *validator) written(path string) bool {
+	if v.c.src == nil {
+		return false
+	}
+	if r, ok := v.c.src.rename[path]; ok {
+		path = r
+	}
+	_, ok := v.c.src.pos[path]
+	return ok
+}
+
+// firstDefined returns " (first defined at line N)" for the setting at
+// first, naming its file when that differs from the file of the setting at
+// current; or " (same as first)" when first was not written in a file.
+func (v *validator) firstDefined(first, current string) string {
+	display, _, _ := v.c.locate(first)
+	pos, ok := position{}, false
+	if v.c.src != nil {
+		pos, ok = v.c.src.pos[display]
+	}
+	_, cur, _ := v.c.locate(current)
+	switch {
+	case !ok:
+		return fmt.Sprintf(" (same as %s)", display)
+	case pos.file != cur.file:
+		return fmt.Sprintf(" (first defined at %s:%d)", pos.file, pos.line)
+	default:
+		return fmt.Sprintf(" (first defined at line %d)", pos.line)
+	}
+}
+
+// locate returns the path of a setting as written and the position of the
+// setting or its nearest recorded parent.
+func (c *Config) locate(path string) (string, position, bool) {
+	if c.src == nil {
+		return path, position{}, false
+	}
+	for q := path; q != ""; q = parentPath(q) {
+		if r, ok := c.src.rename[q]; ok {
+			path = r + path[len(q):]
+			break
+		}
+	}
+	for q := path; q != ""; q = parentPath(q) {
+		if p, ok := c.src.pos[q]; ok {
+			return path, p, true
+		}
+	}
+	return path, position{}, false
+}
+
+func (c *Config) validate() []Diagnostic {
+	v := &validator{c: c}
+	v.server()
+	v.backends()
+	if _, ok := canonicalStrategy(c.SelectionStrategy); !ok {
+		names := strategies
+		if strings.Contains(c.SelectionStrategy, "_") || c.SelectionStrategy == strings.ToLower(c.SelectionStrategy) {
+			names = snakeStrategies
+		}
+		v.errorf("selection_strategy", "unknown selection strategy %q%s", c.SelectionStrategy, didYouMean(c.SelectionStrategy, names))
+	}
+	v.aliases()
+	v.fallbacks()
+	v.nonNegative("cache.model_cache_ttl", c.Cache.ModelCacheTTL)
+	v.enum("logging.level", canonicalLevel(c.Logging.Level), "log level", logLevels)
+	v.enum("logging.format", canonicalFormat(c.Logging.Format), "log format", logFormats)
+	v.apiKeys()
+	v.admin()
+	v.rateLimiting()
+	if !strings.HasPrefix(c.Metrics.Endpoint, "/") {
+		v.errorf("metrics.endpoint", "must start with \"/\" (got %q)", c.Metrics.Endpoint)
+	}
+	return v.ds
+}
+
+// Generic checks.
+
+func (v *validator) enum(path, value, what string, valid []string) {
+	if !slices.Contains(valid, value) {
+		v.errorf(path, "unknown %s %q%s", what, value, didYouMean(value, valid))
+	}
+}
+
+func (v *validator) nonNegative(path string, d time.Duration) {
+	if d < 0 {
+		v.errorf(path, "must not be negative (got %s)", d)
+	}
+}
+
+// checkAddress reports whether a is "host:port" with a numeric port from 0
+// to 65535, or "unix:" followed by a path.
+func checkAddress(a string) error {
+	if p, ok := strings.CutPrefix(a, "unix:"); ok {
+		if p == "" {
+			return errors.New("the unix socket path is empty")
+		}
+		return nil
+	}
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return fmt.Errorf("%w (use host:port or unix:/path)", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkIPOrCIDR reports whether s is an IP address or a CIDR prefix.
+func checkIPOrCIDR(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := netip.ParsePrefix(s)
+	return err == nil
+}
+
+// Sections.
+
+func (v *validator) server() {
+	s := v.c.Server
+	if len(s.BindAddress) == 0 {
+		v.errorf("server.bind_address", "at least one address is required")
+	}
+	for i, a := range s.BindAddress {
+		p := pathIndex("server.bind_address", i)
+		if err := checkAddress(a); err != nil {
+			v.errorf(p, "invalid address %q: %v", a, err)
+		} else if j := slices.Index(s.BindAddress[:i], a); j >= 0 {
+			v.errorf(p, "address %q is listed twice%s", a, v.firstDefined(pathIndex("server.bind_address", j), p))
+		}
+	}
+	if s.SocketMode > 0o777 {
+		v.errorf("server.socket_mode", "%#o is not a file mode (write modes in octal, e.g. 0o660)", s.SocketMode)
+	}
+	if s.MaxBodySize <= 0 {
+		v.errorf("server.max_body_size", "must be positive (got %d)", s.MaxBodySize)
+	}
+	v.nonNegative("server.shutdown_timeout", s.ShutdownTimeout)
+	v.nonNegative("server.read_header_timeout", s.ReadHeaderTimeout)
+	v.nonNegative("server.idle_timeout", s.IdleTimeout)
+	if s.MaxConcurrentRequests < 0 {
+		v.errorf("server.max_concurrent_requests", "must not be negative (got %d)", s.MaxConcurrentRequests)
+	}
+	if s.ConnectionPoolSize < 0 {
+		v.errorf("server.connection_pool_size", "must not be negative (got %d)", s.ConnectionPoolSize)
+	}
+	for i, o := range s.CORS.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			v.errorf(pathIndex("server.cors.allowed_origins", i), "invalid origin %q (use \"*\" or scheme://host[:port])", o)
+		}
+	}
+	for i, m := range s.CORS.AllowedMethods {
+		if m == "" || strings.ContainsAny(m, " \t,") {
+			v.errorf(pathIndex("server.cors.allowed_methods", i), "invalid method %q", m)
+		}
+	}
+	for i, h := range s.CORS.AllowedHeaders {
+		if h == "" || strings.ContainsAny(h, " \t,:") {
+			v.errorf(pathIndex("server.cors.allowed_headers", i), "invalid header name %q", h)
+		}
+	}
+	v.nonNegative("server.cors.max_age", s.CORS.MaxAge)
+}
+
+func (v *validator) backends() {
+	c := v.c
+	// Errors in the global blocks are reported once, not again for every
+	// backend that inherits the bad value.
+	global := map[string]bool{}
+	reportGlobal := func(block string) func(field, msg string) {
+		return func(field, msg string) {
+			global[block+"."+field+"\x00"+msg] = true
+			v.errorf(block+"."+field, "%s", msg)
+		}
+	}
+	validateRequest(c.Request, reportGlobal("request"))
+	validateRetry(c.Retry, reportGlobal("retry"))
+	validateBreaker(c.CircuitBreaker, reportGlobal("circuit_breaker"))
+	validateHealth(c.HealthChecks, reportGlobal("health_checks"))
+
+	names := map[string]int{}
+	for i, b := range c.Backends {
+		p := pathIndex("backends", i)
+		switch j, dup := names[b.Name]; {
+		case b.Name == "":
+			v.errorf(pathKey(p, "name"), "name is required")
+		case dup:
+			v.errorf(pathKey(p, "name"), "duplicate backend name %q%s", b.Name, v.firstDefined(pathKey(pathIndex("backends", j), "name"), pathKey(p, "name")))
+		default:
+			names[b.Name] = i
+		}
+		v.backendURL(pathKey(p, "url"), b.URL)
+		if _, ok := canonicalBackendType(b.Type); !ok {
+			valid := make([]string, len(backend.Types))
+			for i, t := range backend.Types {
+				valid[i] = string(t)
+			}
+			if slices.Contains(unsupportedBackendTypes, b.Type) {
+				v.errorf(pathKey(p, "type"), "backend type %q is not supported yet (supported: %s)", b.Type, strings.Join(valid, ", "))
+			} else {
+				v.errorf(pathKey(p, "type"), "unknown backend type %q%s", b.Type, didYouMean(b.Type, valid))
+			}
+		}
+		if b.Weight < 1 {
+			v.errorf(pathKey(p, "weight"), "must be at least 1 (got %d)", b.Weight)
+		}
+		v.modelList(pathKey(p, "models"), b.Models)
+		for j, m := range b.ModelConfigs {
+			mp := pathIndex(pathKey(p, "model_configs"), j)
+			if m.ID == "" {
+				v.errorf(pathKey(mp, "id"), "id is required")
+			}
+			for k, a := range m.Aliases {
+				switch {
+				case a == "":
+					v.errorf(pathIndex(pathKey(mp, "aliases"), k), "alias must not be empty")
+				case a == m.ID:
+					v.errorf(pathIndex(pathKey(mp, "aliases"), k), "alias %q is the model's own id", a)
+				}
+			}
+		}
+		reportBackend := func(block string) func(field, msg string) {
+			return func(field, msg string) {
+				if !global[block+"."+field+"\x00"+msg] {
+					v.errorf(pathKey(pathKey(p, block), field), "%s", msg)
+				}
+			}
+		}
+		validateRequest(b.Request, reportBackend("request"))
+		validateRetry(b.Retry, reportBackend("retry"))
+		validateBreaker(b.CircuitBreaker, reportBackend("circuit_breaker"))
+		validateHealth(b.HealthChecks, reportBackend("health_checks"))
+	}
+}
+
+func (v *validator) backendURL(path, raw string) {
+	if raw == "" {
+		v.errorf(path, "url is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		v.errorf(path, "invalid URL %q: %v", raw, err)
+	case !slices.Contains(httpSchemes, u.Scheme):
+		v.errorf(path, "invalid URL %q: the scheme must be http or https", raw)
+	case u.Host == "":
+		v.errorf(path, "invalid URL %q: no host", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		v.errorf(path, "invalid URL %q: a base URL has no query or fragment", raw)
+	}
+}
+
+// modelList checks a list of model names: not empty, no repeats.
+func (v *validator) modelList(path string, models []string) {
+	for i, m := range models {
+		switch {
+		case m == "":
+			v.errorf(pathIndex(path, i), "model name must not be empty")
+		case slices.Contains(models[:i], m):
+			v.errorf(pathIndex(path, i), "model %q is listed twice", m)
+		}
+	}
+}
+
+func validateRequest(r RequestConfig, report func(field, msg string)) {
+	negative(report, "timeout", r.Timeout)
+	negative(report, "connect_timeout", r.ConnectTimeout)
+	negative(report, "first_token_timeout", r.FirstTokenTimeout)
+	negative(report, "idle_timeout", r.IdleTimeout)
+	if r.MaxRetries < 0 {
+		report("max_retries", fmt.Sprintf("must not be negative (got %d)", r.MaxRetries))
+	}
+}
+
+func validateRetry(r RetryConfig, report func(field, msg string)) {
+	if r.MaxAttempts < 1 {
+		report("max_attempts", fmt.Sprintf("must be at least 1 (got %d)", r.MaxAttempts))
+	}
+	negative(report, "base_delay", r.BaseDelay)
+	negative(report, "max_delay", r.MaxDelay)
+	if r.MaxDelay < r.BaseDelay && r.MaxDelay >= 0 {
+		report("max_delay", fmt.Sprintf("must be at least base_delay (got %s < %s)", r.MaxDelay, r.BaseDelay))
+	}
+	fraction(report, "budget_ratio", r.BudgetRatio)
+	if r.BudgetMinPerSecond < 0 {
+		report("budget_min_per_second", fmt.Sprintf("must not be negative (got %g)", r.BudgetMinPerSecond))
+	}
+	if r.BudgetWindow <= 0 {
+		report("budget_window", fmt.Sprintf("must be positive (got %s)", r.BudgetWindow))
+	}
+}
+
+func validateBreaker(b BreakerConfig, report func(field, msg string)) {
+	if b.FailureThreshold < 0 {
+		report("failure_threshold", fmt.Sprintf("must not be negative (got %d)", b.FailureThreshold))
+	}
+	fraction(report, "failure_rate_threshold", b.FailureRateThreshold)
+	if b.MinimumRequests < 0 {
+		report("minimum_requests", fmt.Sprintf("must not be negative (got %d)", b.MinimumRequests))
+	}
+	negative(report, "window", b.Window)
+	if b.Window == 0 && b.FailureRateThreshold > 0 {
+		report("window", "must be positive when failure_rate_threshold is set")
+	}
+	negative(report, "timeout", b.Timeout)
+	negative(report, "max_timeout", b.MaxTimeout)
+	if b.MaxTimeout < b.Timeout && b.MaxTimeout >= 0 {
+		report("max_timeout", fmt.Sprintf("must be at least timeout (got %s < %s)", b.MaxTimeout, b.Timeout))
+	}
+	if !slices.Contains(backoffKinds, strings.ToLower(b.Backoff)) {
+		report("backoff", fmt.Sprintf("unknown backoff %q%s", b.Backoff, didYouMean(b.Backoff, backoffKinds)))
+	}
+	if b.HalfOpenMaxRequests < 1 {
+		report("half_open_max_requests", fmt.Sprintf("must be at least 1 (got %d)", b.HalfOpenMaxRequests))
+	}
+	if b.HalfOpenSuccessThreshold < 1 {
+		report("half_open_success_threshold", fmt.Sprintf("must be at least 1 (got %d)", b.HalfOpenSuccessThreshold))
+	}
+}
+
+func validateHealth(h HealthConfig, report func(field, msg string)) {
+	positive := func(field string, d time.Duration) {
+		switch {
+		case d < 0:
+			report(field, fmt.Sprintf("must not be negative (got %s)", d))
+		case d == 0 && h.Enabled:
+			report(field, "must be positive when health checks are enabled")
+		}
+	}
+	positive("interval", h.Interval)
+	positive("timeout", h.Timeout)
+	positive("warmup_check_interval", h.WarmupCheckInterval)
+	negative(report, "max_warmup_duration", h.MaxWarmupDuration)
+	if h.UnhealthyThreshold < 1 {
+		report("unhealthy_threshold", fmt.Sprintf("must be at least 1 (got %d)", h.UnhealthyThreshold))
+	}
+	if h.HealthyThreshold < 1 {
+		report("healthy_threshold", fmt.Sprintf("must be at least 1 (got %d)", h.HealthyThreshold))
+	}
+	if h.Endpoint != "" && !strings.HasPrefix(h.Endpoint, "/") {
+		report("endpoint", fmt.Sprintf("must start with \"/\" (got %q)", h.Endpoint))
+	}
+	fraction(report, "panic_threshold", h.PanicThreshold)
+}
+
+func negative(report func(field, msg string), field string, d time.Duration) {
+	if d < 0 {
+		report(field, fmt.Sprintf("must not be negative (got %s)", d))
+	}
+}
+
+func fraction(report func(field, msg string), field string, f float64) {
+	if f < 0 || f > 1 {
+		report(field, fmt.Sprintf("must be between 0 and 1 (got %g)", f))
+	}
+}
+
+// aliases checks model_aliases: no empty names, no alias to itself, no cycles.
+func (v *validator) aliases() {
+	m := v.c.ModelAliases
+	reported := map[string]bool{}
+	for _, alias := range sortedKeys(m) {
+		p := pathKey("model_aliases", alias)
+		target := m[alias]
+		switch {
+		case alias == "":
+			v.errorf(p, "alias must not be empty")
+			continue
+		case target == "":
+			v.errorf(p, "alias %q refers to no model", alias)
+			continue
+		case target == alias:
+			v.errorf(p, "alias %q refers to itself", alias)
+			continue
+		}
+		// Follow the chain; a cycle is reported once, at its first alias
+		// in sorted order.
+		if reported[alias] {
+			continue
+		}
+		chain := []string{alias}
+		for cur := target; ; {
+			if cur == alias {
+				for _, a := range chain {
+					reported[a] = true
+				}
+				v.errorf(p, "aliases form a cycle: %s -> %s", strings.Join(chain, " -> "), alias)
+				break
+			}
+			next, ok := m[cur]
+			if !ok || slices.Contains(chain, cur) {
+				break // the chain ends, or loops without coming back to alias
+			}
+			chain = append(chain, cur)
+			cur = next
+		}
+	}
+}
+
+// fallbacks checks the fallback chains.
+func (v *validator) fallbacks() {
+	for _, model := range sortedKeys(v.c.Fallbacks) {
+		p := pathKey("fallbacks", model)
+		if model == "" {
+			v.errorf(p, "model name must not be empty")
+			continue
+		}
+		chain := v.c.Fallbacks[model]
+		for i, f := range chain {
+			switch {
+			case f == "":
+				v.errorf(pathIndex(p, i), "model name must not be empty")
+			case f == model:
+				v.errorf(pathIndex(p, i), "the fallback chain of %q refers to %q itself", model, model)
+			case slices.Contains(chain[:i], f):
+				v.errorf(pathIndex(p, i), "model %q is listed twice", f)
+			}
+		}
+	}
+}
+
+func (v *validator) apiKeys() {
+	a := v.c.APIKeys
+	v.enum("api_keys.mode", strings.ToLower(a.Mode), "api key mode", apiKeyModes)
+	keys := map[string]int{}
+	ids := map[string]int{}
+	for i, k := range a.Keys {
+		p := pathIndex("api_keys.api_keys", i)
+		switch j, dup := keys[k.Key]; {
+		case k.Key == "" && k.Enabled:
+			v.errorf(pathKey(p, "key"), "key is required (or set enabled: false)")
+		case k.Key == "":
+		case dup:
+			// Never print the secret itself.
+			v.errorf(pathKey(p, "key"), "the same key is listed twice%s", v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "key"), pathKey(p, "key")))
+		default:
+			keys[k.Key] = i
+		}
+		if j, dup := ids[k.ID]; dup && k.ID != "" {
+			v.errorf(pathKey(p, "id"), "duplicate key id %q%s", k.ID, v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "id"), pathKey(p, "id")))
+		} else if k.ID != "" {
+			ids[k.ID] = i
+		}
+		for j, s := range k.Scopes {
+			if !slices.Contains(apiKeyScopes, s) {
+				v.errorf(pathIndex(pathKey(p, "scopes"), j), "unknown scope %q%s", s, didYouMean(s, apiKeyScopes))
+			}
+		}
+		v.rate(pathKey(p, "rate_limit"), k.RateLimit)
+		v.modelList(pathKey(p, "models"), k.Models)
+	}
+}
+
+func (v *validator) rate(path string, r RateSpec) {
+	if r.RequestsPerSecond < 0 {
+		v.errorf(path, "requests_per_second must not be negative (got %g)", r.RequestsPerSecond)
+	}
+	if r.BurstCapacity < 0 {
+		v.errorf(path, "burst_capacity must not be negative (got %d)", r.BurstCapacity)
+	}
+}
+
+func (v *validator) admin() {
+	a := v.c.Admin
+	if a.BindAddress != "" {
+		if err := checkAddress(a.BindAddress); err != nil {
+			v.errorf("admin.bind_address", "invalid address %q: %v", a.BindAddress, err)
+		} else if slices.Contains(v.c.Server.BindAddress, a.BindAddress) {
+			v.errorf("admin.bind_address", "%q is also in server.bind_address; leave admin.bind_address empty to serve the admin API there", a.BindAddress)
+		}
+	}
+	method := strings.ToLower(a.Auth.Method)
+	v.enum("admin.auth.method", method, "admin auth method", adminMethods)
+	// Writing a method without its credentials is a mistake; credentials
+	// that are present but empty lock the admin API instead (see AdminAuth).
+	explicit := v.written("admin.auth.method")
+	switch method {
+	case "bearer_token", "api_key":
+		if explicit && !v.written("admin.auth.token") {
+			v.errorf("admin.auth", "method %s needs a token", method)
+		}
+	case "basic":
+		switch {
+		case explicit && (!v.written("admin.auth.username") || !v.written("admin.auth.password")):
+			v.errorf("admin.auth", "method basic needs a username and a password")
+		case (a.Auth.Username == "") != (a.Auth.Password == ""):
+			v.errorf("admin.auth", "method basic needs both a username and a password")
+		}
+	}
+}
+
+func (v *validator) rateLimiting() {
+	r := v.c.RateLimiting
+	storage := strings.ToLower(r.Storage)
+	v.enum("rate_limiting.storage", storage, "rate limit storage", storages)
+	switch {
+	case r.RedisURL != "":
+		u, err := url.Parse(r.RedisURL)
+		if err != nil || !slices.Contains(redisSchemes, u.Scheme) || u.Host == "" {
+			// The URL may hold a password: do not print it.
+			v.errorf("rate_limiting.redis_url", "invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)")
+		}
+	case storage == "redis":
+		v.errorf("rate_limiting.redis_url", "redis_url is required when storage is redis")
+	}
+	v.rate("rate_limiting.limits.per_api_key", r.Limits.PerAPIKey)
+	v.rate("rate_limiting.limits.per_client", r.Limits.PerClient)
+	v.rate("rate_limiting.limits.global", r.Limits.Global)
+	for i, s := range r.Whitelist {
+		if !checkIPOrCIDR(s) {
+			v.errorf(pathIndex("rate_limiting.whitelist", i), "invalid IP address or CIDR %q", s)
+		}
+	}
+	for i, s := range r.TrustedProxies {
+		if !checkIPOrCIDR(s) {
+			v.errorf(pathIndex("rate_limiting.trusted_proxies", i), "invalid IP address or CIDR %q", s)
+		}
+	}
+	for i, k := range r.BypassKeys {
+		if k == "" {
+			v.errorf(pathIndex("rate_limiting.bypass_keys", i), "key must not be empty")
+		}
+	}
+}

@@ -1,0 +1,152 @@
+// Package openai holds the OpenAI wire format as Continuum needs it: the
+// routing fields of a request (found without decoding the whole body), the
+// error envelope, SSE event reading, and the few response fields the router
+// inspects (content presence, usage).
+package openai
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Endpoint is one of the proxied OpenAI endpoints.
+type Endpoint int
+
+// Proxied endpoints.
+const (
+	ChatCompletions Endpoint = iota
+	Completions
+	Embeddings
+	numEndpoints
+)
+
+// Endpoints lists every proxied endpoint.
+var Endpoints = []Endpoint{ChatCompletions, Completions, Embeddings}
+
+// Path returns the endpoint's path below /v1, e.g. "/chat/completions".
+func (e Endpoint) Path() string {
+	switch e {
+	case ChatCompletions:
+		return "/chat/completions"
+	case Completions:
+		return "/completions"
+	case Embeddings:
+		return "/embeddings"
+	}
+	return ""
+}
+
+// String returns the endpoint's metric label, e.g. "chat_completions".
+func (e Endpoint) String() string {
+	switch e {
+	case ChatCompletions:
+		return "chat_completions"
+	case Completions:
+		return "completions"
+	case Embeddings:
+		return "embeddings"
+	}
+	return "unknown"
+}
+
+// Streams reports whether the endpoint can answer with server-sent events.
+func (e Endpoint) Streams() bool { return e == ChatCompletions || e == Completions }
+
+// Fields are the request fields the router routes on. They are read from the
+// raw body without decoding the rest of it.
+type Fields struct {
+	// Model is the requested model (unescaped).
+	Model string
+	// Stream is the "stream" flag.
+	Stream bool
+	// IncludeUsage is stream_options.include_usage.
+	IncludeUsage bool
+	// User is the "user" field, used as the consistent-hash key.
+	User string
+	// modelStart and modelEnd delimit the model value token (with its quotes)
+	// in the body, for RewriteModel.
+	modelStart, modelEnd int
+}
+
+// RequestError is a client error found while reading a request: it maps to a
+// 400 invalid_request_error, naming the offending parameter when known.
+type RequestError struct {
+	Param string // offending parameter, "" when the body itself is malformed
+	Code  string // machine-readable code, e.g. "invalid_json"
+	Msg   string
+}
+
+func (e *RequestError) Error() string { return e.Msg }
+
+// ParseFields validates body as a JSON object and extracts the routing fields.
+// It returns a *RequestError for malformed JSON, a missing or non-string
+// model, or wrongly typed stream fields.
+func ParseFields(body []byte) (Fields, error) {
+	var f Fields
+	var ferr error
+	haveModel := false
+	err := Members(body, func(m Member) bool {
+		v := body[m.Start:m.End]
+		switch {
+		case m.KeyIs("model"):
+			if len(v) == 0 || v[0] != '"' {
+				ferr = &RequestError{Param: "model", Code: "invalid_type", Msg: "'model' must be a string"}
+				return false
+			}
+			s, err := unquote(v, bytes.IndexByte(v, '\\') >= 0)
+			if err != nil {
+				ferr = &RequestError{Param: "model", Code: "invalid_type", Msg: "'model' must be a valid string"}
+				return false
+			}
+			f.Model, f.modelStart, f.modelEnd, haveModel = s, m.Start, m.End, true
+		case m.KeyIs("stream"):
+			b, err := parseBool(v)
+			if err != nil {
+				ferr = &RequestError{Param: "stream", Code: "invalid_type", Msg: "'stream' must be a boolean"}
+				return false
+			}
+			f.Stream = b
+		case m.KeyIs("user"):
+			if len(v) > 0 && v[0] == '"' {
+				if s, err := unquote(v, bytes.IndexByte(v, '\\') >= 0); err == nil {
+					f.User = s
+				}
+			}
+		case m.KeyIs("stream_options"):
+			if len(v) > 0 && v[0] == '{' {
+				_ = Members(v, func(o Member) bool {
+					if o.KeyIs("include_usage") {
+						f.IncludeUsage, _ = parseBool(v[o.Start:o.End])
+						return false
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
+	if ferr != nil {
+		return Fields{}, ferr
+	}
+	if err != nil {
+		return Fields{}, &RequestError{Code: "invalid_json", Msg: fmt.Sprintf("We could not parse the JSON body of your request: %v", err)}
+	}
+	if !haveModel || f.Model == "" {
+		return Fields{}, &RequestError{Param: "model", Code: "missing_required_parameter", Msg: "you must provide a model parameter"}
+	}
+	return f, nil
+}
+
+// RewriteModel returns body with the model value replaced by model. The
+// result is a new slice; body is not modified. If the model already equals
+// model, body itself is returned.
+func (f Fields) RewriteModel(body []byte, model string) []byte {
+	if model == f.Model || f.modelEnd == 0 {
+		return body
+	}
+	q := quote(model)
+	out := make([]byte, 0, len(body)-(f.modelEnd-f.modelStart)+len(q))
+	out = append(out, body[:f.modelStart]...)
+	out = append(out, q...)
+	return append(out, body[f.modelEnd:]...)
+}

@@ -1,0 +1,205 @@
+// Package upstream sends requests to backends: one Client per backend, built
+// for the backend's type (its paths, discovery and authentication), over a
+// pooled HTTP/1.1 connection for http:// URLs or net/http for https:// URLs.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/backend"
+)
+
+// Field is one HTTP header field.
+type Field struct{ Name, Value string }
+
+// Header is an ordered list of header fields.
+type Header []Field
+
+// Get returns the first value of the named field (case-insensitive), or "".
+func (h Header) Get(name string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Has reports whether the named field is present.
+func (h Header) Has(name string) bool {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Request is one attempt's outgoing request.
+type Request struct {
+	// Method is the HTTP method; "" means POST.
+	Method string
+	// Path is the path (and query) below the backend's URL, e.g. "/v1/chat/completions".
+	Path string
+	// Header holds the fields the router sets (content type, request id…).
+	// Authorization for the backend is added by the Client.
+	Header Header
+	// Forward, if not nil, visits the client's own header fields to pass
+	// through. The Client skips hop-by-hop fields and the ones it sets itself
+	// (see Forwardable).
+	Forward func(visit func(name, value []byte))
+	// Body is sent with a Content-Length.
+	Body []byte
+}
+
+// Response is a backend's answer. Body must be closed.
+type Response struct {
+	Status int
+	Header Header
+	Body   io.ReadCloser
+}
+
+// transport sends one request; it is implemented by the pooled HTTP/1.1
+// client and by the net/http adapter.
+type transport interface {
+	roundTrip(ctx context.Context, req *Request, auth Header) (*Response, error)
+	closeIdle()
+}
+
+// ErrorKind says where sending failed. It is used as a metric label.
+type ErrorKind string
+
+// Error kinds.
+const (
+	KindConnect  ErrorKind = "connect"  // could not connect; nothing was sent
+	KindWrite    ErrorKind = "write"    // connection failed while sending the request
+	KindRead     ErrorKind = "read"     // connection failed before or while reading the response
+	KindProtocol ErrorKind = "protocol" // the backend's answer was not valid HTTP/1.1
+)
+
+// Error is a transport failure talking to a backend.
+type Error struct {
+	Kind ErrorKind
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("upstream %s: %v", e.Kind, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a transport error, or "" for other errors.
+func KindOf(err error) ErrorKind {
+	var ue *Error
+	if errors.As(err, &ue) {
+		return ue.Kind
+	}
+	return ""
+}
+
+// Options configure a Client.
+type Options struct {
+	// ConnectTimeout bounds connection setup. Zero means 5s.
+	ConnectTimeout time.Duration
+	// MaxIdle is the number of idle connections kept for reuse. Zero means 100.
+	MaxIdle int
+	// IdleTimeout closes connections idle longer than this. Zero means 90s.
+	IdleTimeout time.Duration
+	// Now returns the current time for idle bookkeeping; nil means time.Now.
+	Now func() time.Time
+	// TLSConfig is used for https:// backends; nil means Go's defaults
+	// (system roots).
+	TLSConfig *tls.Config
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.MaxIdle <= 0 {
+		o.MaxIdle = 100
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 90 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Client sends requests to one backend. It knows the backend type's paths
+// and authentication. It is safe for concurrent use.
+type Client struct {
+	tr   transport
+	typ  backend.Type
+	root string // URL path prefix without a trailing "/v1"
+	auth Header
+}
+
+// New returns a Client for b: a pooled HTTP/1.1 client for http:// URLs and
+// a net/http client (HTTP/2 capable) for https:// URLs. Requests carry the
+// backend's bearer key and, when orgID is set, the OpenAI-Organization header.
+func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: parse url: %w", b.Name, err)
+	}
+	c := &Client{typ: b.Type}
+	if b.APIKey != "" {
+		c.auth = append(c.auth, Field{"Authorization", "Bearer " + b.APIKey})
+	}
+	if orgID != "" {
+		c.auth = append(c.auth, Field{"OpenAI-Organization", orgID})
+	}
+	c.root = strings.TrimSuffix(strings.TrimSuffix(u.EscapedPath(), "/"), "/v1")
+	opts = opts.withDefaults()
+	switch u.Scheme {
+	case "http":
+		c.tr = newHTTP1(u.Host, opts)
+	case "https":
+		c.tr = newStd(u.Scheme+"://"+u.Host, opts)
+	default:
+		return nil, fmt.Errorf("backend %s: unsupported url scheme %q", b.Name, u.Scheme)
+	}
+	return c, nil
+}
+
+// Do sends req and returns once the response head has arrived; the body is
+// read as it arrives. Cancelling ctx aborts the request at any point,
+// including while its body is being read, and closes the connection; the
+// error then is context.Cause(ctx).
+func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	return c.tr.roundTrip(ctx, req, c.auth)
+}
+
+// APIPath returns the path of an OpenAI endpoint (such as "/chat/completions")
+// on this backend: the URL's path, then "/v1", then the endpoint. A URL that
+// already ends in "/v1" does not get a second one.
+func (c *Client) APIPath(endpoint string) string { return c.root + "/v1" + endpoint }
+
+// RootPath returns p below the backend's root (its URL path without "/v1"),
+// for health endpoints such as "/health" or "/v1/models".
+func (c *Client) RootPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return c.root + p
+}
+
+// DefaultHealthPath is the probe path used when none is configured: the
+// models listing (Ollama: /api/tags, which every Ollama version serves).
+func (c *Client) DefaultHealthPath() string {
+	if c.typ == backend.Ollama {
+		return c.RootPath("/api/tags")
+	}
+	return c.APIPath("/models")
+}
+
+// CloseIdle closes pooled idle connections.
+func (c *Client) CloseIdle() { c.tr.closeIdle() }
