@@ -1,0 +1,395 @@
+// Package app wires Continuum together: it turns a configuration into the
+// runtime snapshot (backends, clients, breakers, health trackers, routing
+// table), starts the listeners and the background loops, and swaps the
+// snapshot atomically on reload. It is the only package that imports the
+// stage packages.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/clock"
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/proxy"
+	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/server"
+)
+
+// Options configure an App.
+type Options struct {
+	// Config is the initial configuration. Required.
+	Config *config.Config
+	// ConfigPath is the file Config was loaded from; reloads read it again.
+	// Empty means the configuration cannot be reloaded from disk.
+	ConfigPath string
+	// Listen, when not empty, replaces server.bind_address (the --listen
+	// flag and CONTINUUM_LISTEN).
+	Listen []string
+	// Listeners, when not empty, are served instead of opening bind addresses (tests).
+	Listeners []net.Listener
+	// Clock drives timeouts, breakers, health checks and discovery. Nil means the wall clock.
+	Clock clock.Clock
+	// Seed seeds every random source (balancing, jitter). Zero means a fixed default.
+	Seed uint64
+	// LogOutput receives the logs. Nil means os.Stderr.
+	LogOutput io.Writer
+	// LogLevel and LogFormat, when set, override logging.level and logging.format.
+	LogLevel, LogFormat string
+}
+
+// App is a running router.
+type App struct {
+	opts    Options
+	clk     clock.Clock
+	log     *slog.Logger
+	level   *slog.LevelVar
+	started time.Time
+
+	mu      sync.Mutex // serialises reloads and snapshot rebuilds
+	cfg     *config.Config
+	members []*member
+	budget  *resilience.Budget
+
+	proxy  *proxy.Proxy
+	server *server.Server
+
+	ctx       context.Context // lives until Shutdown; parent of background loops
+	cancel    context.CancelFunc
+	listeners []net.Listener
+	serveWG   sync.WaitGroup
+	loopWG    sync.WaitGroup
+}
+
+// New builds the runtime for opts.Config without starting anything.
+func New(opts Options) (*App, error) {
+	if opts.Config == nil {
+		return nil, errors.New("app: no configuration")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.LogOutput == nil {
+		opts.LogOutput = os.Stderr
+	}
+	if opts.Seed == 0 {
+		opts.Seed = 0x5eed
+	}
+	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), cfg: opts.Config, level: new(slog.LevelVar)}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.log = a.newLogger(opts.Config.Logging)
+
+	members, err := a.buildMembers(opts.Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.members = members
+	a.budget = resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
+	snap, err := a.snapshotFor(opts.Config, members, a.budget)
+	if err != nil {
+		return nil, err
+	}
+	a.proxy = proxy.New(snap, proxy.Config{
+		Clock:      a.clk,
+		Logger:     a.log,
+		Observer:   a,
+		Discovered: a.allDiscovered(members),
+		Seed:       opts.Seed,
+	})
+	a.server = server.New(server.Options{
+		ReadTimeout: opts.Config.Server.ReadHeaderTimeout,
+		IdleTimeout: opts.Config.Server.IdleTimeout,
+	}, serverSettings(opts.Config), server.Deps{
+		Forwarder: a.proxy,
+		Catalog:   a.proxy,
+		Ready:     a.Ready,
+		Observer:  a,
+		Logger:    a.log,
+	})
+	return a, nil
+}
+
+func serverSettings(c *config.Config) server.Settings {
+	return server.Settings{MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader}
+}
+
+// seed derives a per-name seed from the app seed.
+func (a *App) seed(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return a.opts.Seed ^ h.Sum64()
+}
+
+func (a *App) newLogger(lc config.LoggingConfig) *slog.Logger {
+	level, format := lc.Level, lc.Format
+	if a.opts.LogLevel != "" {
+		level = a.opts.LogLevel
+	}
+	if a.opts.LogFormat != "" {
+		format = a.opts.LogFormat
+	}
+	a.level.Set(parseLevel(level))
+	ho := &slog.HandlerOptions{Level: a.level}
+	if strings.EqualFold(format, "json") {
+		return slog.New(slog.NewJSONHandler(a.opts.LogOutput, ho))
+	}
+	return slog.New(slog.NewTextHandler(a.opts.LogOutput, ho))
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug", "trace":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// buildMembers builds a member per configured backend, reusing the members
+// in prev that keep their identity (type, name, URL).
+func (a *App) buildMembers(cfg *config.Config, prev []*member) ([]*member, error) {
+	byID := map[string]*member{}
+	for _, m := range prev {
+		byID[m.backend.Identity()] = m
+	}
+	var out []*member
+	for _, bc := range cfg.Backends {
+		id := bc.Type + "|" + bc.Name + "|" + bc.URL
+		m, err := a.buildMember(bc, cfg, byID[id])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// allDiscovered returns a channel closed once every member's models are known.
+func (a *App) allDiscovered(members []*member) <-chan struct{} {
+	done := make(chan struct{})
+	chans := make([]chan struct{}, len(members))
+	for i, m := range members {
+		chans[i] = m.discovered
+	}
+	go func() {
+		defer close(done)
+		for _, c := range chans {
+			select {
+			case <-c:
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// Start opens the listeners and starts serving and the background loops.
+func (a *App) Start() error {
+	lns := a.opts.Listeners
+	if len(lns) == 0 {
+		addrs := a.opts.Listen
+		if len(addrs) == 0 {
+			addrs = a.cfg.Server.BindAddress
+		}
+		for _, addr := range addrs {
+			ln, err := listen(addr, a.cfg.Server.SocketMode)
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
+			lns = append(lns, ln)
+		}
+	}
+	a.listeners = lns
+	a.mu.Lock()
+	for _, m := range a.members {
+		a.startLoops(m)
+	}
+	a.mu.Unlock()
+	for _, ln := range lns {
+		a.serveWG.Add(1)
+		go func() {
+			defer a.serveWG.Done()
+			if err := a.server.Serve(ln); err != nil {
+				a.log.Error("listener stopped", "address", ln.Addr().String(), "error", err)
+			}
+		}()
+		a.log.Info("listening", "address", displayAddr(ln.Addr()))
+	}
+	return nil
+}
+
+// Addrs returns the addresses being served, as URLs' host part (or unix paths).
+func (a *App) Addrs() []string {
+	var out []string
+	for _, ln := range a.listeners {
+		out = append(out, displayAddr(ln.Addr()))
+	}
+	return out
+}
+
+func displayAddr(addr net.Addr) string {
+	if addr.Network() == "unix" {
+		return "unix:" + addr.String()
+	}
+	return addr.String()
+}
+
+// listen opens a TCP address ("host:port") or a Unix socket ("unix:/path").
+func listen(addr string, mode uint32) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(path) // a stale socket from an earlier run
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		if mode != 0 {
+			if err := os.Chmod(path, os.FileMode(mode)); err != nil {
+				ln.Close()
+				return nil, fmt.Errorf("listen on %s: set socket mode: %w", addr, err)
+			}
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// startLoops starts a member's health prober and model discovery.
+func (a *App) startLoops(m *member) {
+	ctx, cancel := context.WithCancel(a.ctx)
+	m.stop = cancel
+	if m.cfg.HealthChecks.Enabled {
+		a.loopWG.Add(1)
+		go func() {
+			defer a.loopWG.Done()
+			m.tracker.Run(ctx, m.probeFunc())
+		}()
+	}
+	if len(m.cfg.Models) > 0 {
+		m.markFound()
+		return
+	}
+	a.loopWG.Add(1)
+	go func() {
+		defer a.loopWG.Done()
+		a.discoverLoop(ctx, m)
+	}()
+}
+
+// discoverLoop refreshes a member's discovered models every model_cache_ttl.
+func (a *App) discoverLoop(ctx context.Context, m *member) {
+	for {
+		a.discoverOnce(ctx, m)
+		a.mu.Lock()
+		ttl := a.cfg.Cache.ModelCacheTTL
+		a.mu.Unlock()
+		if ttl <= 0 {
+			ttl = 60 * time.Second
+		}
+		timer := a.clk.NewTimer(ttl)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C():
+		}
+	}
+}
+
+// discoverOnce asks the backend for its models and rebuilds the routing
+// table when they changed. A failed discovery keeps the previous list.
+func (a *App) discoverOnce(ctx context.Context, m *member) {
+	dctx, cancel := context.WithCancel(ctx)
+	timeout := m.cfg.HealthChecks.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	timer := a.clk.AfterFunc(timeout, cancel)
+	ids, err := m.client.ListModels(dctx)
+	timer.Stop()
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	st := m.backend.State
+	if err != nil {
+		a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
+	} else if !st.ModelsKnown() || !slices.Equal(st.Models(), ids) {
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		st.SetModels(ids)
+		a.log.Info("models discovered", "backend", m.backend.Name, "models", strings.Join(ids, ","))
+		a.rebuild()
+	}
+	m.markFound()
+}
+
+// rebuild makes a new routing snapshot from the current members (after a
+// discovery change) and installs it.
+func (a *App) rebuild() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	snap, err := a.snapshotFor(a.cfg, a.members, a.budget)
+	if err != nil {
+		a.log.Error("rebuild routing table", "error", err)
+		return
+	}
+	a.proxy.Swap(snap)
+}
+
+// Ready reports whether at least one backend could take a request now.
+func (a *App) Ready() bool {
+	now := a.clk.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range a.members {
+		if m.usable(now) && len(m.backend.ServedModels()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Models lists the models clients may request.
+func (a *App) Models() []openai.Model { return a.proxy.Models() }
+
+// Shutdown stops accepting connections, lets in-flight requests and streams
+// finish until ctx ends, then stops the background loops.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.server.Shutdown(ctx)
+	a.cancel()
+	a.serveWG.Wait()
+	a.loopWG.Wait()
+	a.mu.Lock()
+	for _, m := range a.members {
+		m.client.CloseIdle()
+	}
+	a.mu.Unlock()
+	return err
+}

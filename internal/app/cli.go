@@ -1,0 +1,304 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/mock"
+)
+
+// Version and Commit are set at build time with -ldflags "-X"; when empty
+// they are read from the module's build information.
+var (
+	Version = ""
+	Commit  = ""
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Env is what a command reads from its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Getenv looks up environment variables; nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
+	// Reload delivers SIGHUP. Nil means no reload signal.
+	Reload <-chan os.Signal
+}
+
+func (e *Env) lookup(k string) (string, bool) {
+	if e.Getenv == nil {
+		return os.LookupEnv(k)
+	}
+	return e.Getenv(k)
+}
+
+const usage = `Continuum routes OpenAI-compatible requests across many LLM backends.
+
+Usage:
+  continuum <command> [flags]
+
+Commands:
+  serve            run the router (-c FILE, --listen ADDR)
+  demo             run the router and two simulated backends, no files needed
+  mock             run a simulated OpenAI-compatible backend
+  check            validate a configuration file
+  bench            load-test an OpenAI-compatible endpoint
+  config example   print an annotated configuration with every key and its default
+  version          print version information
+
+Run "continuum <command> --help" for a command's flags.
+`
+
+// Main runs the command line args (without the program name) until ctx is
+// cancelled (SIGINT/SIGTERM) and returns the process exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ExitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serveCmd(ctx, rest, env)
+	case "demo":
+		return demoCmd(ctx, rest, env)
+	case "mock":
+		return mockCmd(ctx, rest, env)
+	case "check":
+		return checkCmd(rest, env)
+	case "bench":
+		return benchCmd(ctx, rest, env)
+	case "config":
+		return configCmd(rest, env)
+	case "version", "--version", "-version":
+		fmt.Fprintln(env.Stdout, versionString())
+		return ExitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stderr, "continuum: unknown command %q\n\n%s", cmd, usage)
+	return ExitUsage
+}
+
+func versionString() string {
+	v, c := Version, Commit
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("continuum %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// newFlags returns a flag set that prints its usage to env.Stderr.
+func newFlags(name, synopsis string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: continuum %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; it returns an exit code and false when the
+// command must stop (help or a usage error).
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK, false
+		}
+		return ExitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return ExitUsage, false
+	}
+	return 0, true
+}
+
+// listFlag collects repeated or comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func printDiagnostics(w io.Writer, ds []config.Diagnostic, prefix string) {
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s%s\n", prefix, d.String())
+	}
+}
+
+func checkCmd(args []string, env Env) int {
+	fs := newFlags("check", "check [-c FILE]", env)
+	var path string
+	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
+	fs.StringVar(&path, "config", "", "same as -c")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	file, err := config.Find(path, env.lookup)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "continuum check: %v\n", err)
+		return ExitFailure
+	}
+	cfg, warns, err := config.Load(file)
+	printDiagnostics(env.Stderr, warns, "warning: ")
+	if err != nil {
+		var list config.ErrorList
+		if errors.As(err, &list) {
+			printDiagnostics(env.Stderr, list, "")
+		} else {
+			fmt.Fprintf(env.Stderr, "continuum check: %v\n", err)
+		}
+		return ExitFailure
+	}
+	fmt.Fprintf(env.Stdout, "%s: configuration is valid (%d backends, strategy %s)\n", file, len(cfg.Backends), cfg.SelectionStrategy)
+	return ExitOK
+}
+
+func configCmd(args []string, env Env) int {
+	if len(args) == 1 && args[0] == "example" {
+		fmt.Fprint(env.Stdout, config.Example())
+		return ExitOK
+	}
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+		fmt.Fprintln(env.Stdout, "Usage: continuum config example\n\nPrints an annotated configuration with every key and its default.")
+		return ExitOK
+	}
+	fmt.Fprintln(env.Stderr, "Usage: continuum config example")
+	return ExitUsage
+}
+
+func mockCmd(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("mock", "mock [--listen ADDR] [--models a,b] [--ttft D] [--token-delay D] [--tokens N] [faults…]", env)
+	listenAddr := "127.0.0.1:8000"
+	fs.StringVar(&listenAddr, "listen", listenAddr, "`address` to listen on")
+	var opts mock.Options
+	opts.RegisterFlags(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if err := mock.Run(ctx, listenAddr, opts, env.Stdout); err != nil {
+		fmt.Fprintf(env.Stderr, "continuum mock: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func serveCmd(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("serve", "serve [-c FILE] [--listen ADDR]", env)
+	var path, logLevel, logFormat string
+	var listen listFlag
+	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
+	fs.StringVar(&path, "config", "", "same as -c")
+	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
+	fs.StringVar(&logLevel, "log-level", "", "log `level`: debug, info, warn, error (env CONTINUUM_LOG_LEVEL; default logging.level)")
+	fs.StringVar(&logFormat, "log-format", "", "log `format`: text or json (env CONTINUUM_LOG_FORMAT; default logging.format)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if len(listen) == 0 {
+		if v, ok := env.lookup("CONTINUUM_LISTEN"); ok && v != "" {
+			_ = listen.Set(v)
+		}
+	}
+	if logLevel == "" {
+		logLevel, _ = env.lookup("CONTINUUM_LOG_LEVEL")
+	}
+	if logFormat == "" {
+		logFormat, _ = env.lookup("CONTINUUM_LOG_FORMAT")
+	}
+	file, err := config.Find(path, env.lookup)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
+		return ExitFailure
+	}
+	cfg, warns, err := config.Load(file)
+	printDiagnostics(env.Stderr, warns, "warning: ")
+	if err != nil {
+		var list config.ErrorList
+		if errors.As(err, &list) {
+			printDiagnostics(env.Stderr, list, "")
+		} else {
+			fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
+		}
+		return ExitFailure
+	}
+	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: env.Stderr, LogLevel: logLevel, LogFormat: logFormat})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
+		return ExitFailure
+	}
+	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy)
+	return a.run(ctx, env)
+}
+
+// run starts the app, reloads on env.Reload, and shuts down gracefully when
+// ctx ends.
+func (a *App) run(ctx context.Context, env Env) int {
+	if err := a.Start(); err != nil {
+		fmt.Fprintf(env.Stderr, "continuum: %v\n", err)
+		a.cancel()
+		return ExitFailure
+	}
+	for {
+		select {
+		case <-env.Reload:
+			if err := a.Reload("signal"); err != nil {
+				a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	a.mu.Lock()
+	timeout := a.cfg.Server.ShutdownTimeout
+	a.mu.Unlock()
+	a.log.Info("shutting down", "grace", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		a.log.Warn("shutdown grace period ended with requests still running", "error", err)
+	}
+	a.log.Info("stopped")
+	return ExitOK
+}
+
+// shutdownGrace is how long the demo waits for streams on Ctrl-C.
+const shutdownGrace = 5 * time.Second

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/resilience"
+)
+
+// Reload reads the configuration file again and applies it. An invalid file
+// changes nothing: the error (with file:line:col) is returned and logged,
+// and the running configuration stays in effect. trigger names what asked
+// for the reload ("signal", "file", "admin") for logs and metrics.
+func (a *App) Reload(trigger string) error {
+	if a.opts.ConfigPath == "" {
+		return errors.New("reload: the configuration was not loaded from a file")
+	}
+	cfg, warns, err := config.Load(a.opts.ConfigPath)
+	for _, w := range warns {
+		a.log.Warn("configuration warning", "detail", w.String())
+	}
+	if err != nil {
+		a.reloaded(trigger, false)
+		var list config.ErrorList
+		if errors.As(err, &list) {
+			for _, d := range list {
+				a.log.Error("invalid configuration", "detail", d.String())
+			}
+		}
+		return err
+	}
+	if err := a.Apply(cfg); err != nil {
+		a.reloaded(trigger, false)
+		return err
+	}
+	a.reloaded(trigger, true)
+	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
+	return nil
+}
+
+// Apply installs a validated configuration: backends that keep their
+// identity keep their health, breaker and connections; new backends have
+// their models discovered before the new routing table is installed, so
+// their models are routable when Apply returns. Requests in flight finish
+// on the snapshot they started with. Listener addresses are not changed by
+// a reload.
+func (a *App) Apply(cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.cfg
+	members, err := a.buildMembers(cfg, a.members)
+	if err != nil {
+		return err
+	}
+	a.discoverNew(members)
+	budget := a.budget
+	if old.Retry != cfg.Retry {
+		budget = resilience.NewBudget(budgetConfig(cfg.Retry), a.clk)
+	}
+	snap, err := a.snapshotFor(cfg, members, budget)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
+		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
+	}
+
+	// Install, then restart background loops so they use the new settings.
+	a.proxy.Swap(snap)
+	a.server.SetSettings(serverSettings(cfg))
+	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
+	kept := map[*member]bool{}
+	for _, m := range members {
+		for _, p := range a.members {
+			if p.backend.State == m.backend.State {
+				kept[p] = true
+				if p.client != m.client {
+					defer p.client.CloseIdle()
+				}
+			}
+		}
+	}
+	for _, p := range a.members {
+		if p.stop != nil {
+			p.stop()
+		}
+		if !kept[p] {
+			defer p.client.CloseIdle()
+		}
+	}
+	a.cfg, a.members, a.budget = cfg, members, budget
+	if a.listeners != nil {
+		for _, m := range members {
+			a.startLoops(m)
+		}
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// discoverNew runs the first model discovery of members that have none yet,
+// in parallel and bounded by their health-check timeout.
+func (a *App) discoverNew(members []*member) {
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if len(m.cfg.Models) > 0 || m.backend.State.ModelsKnown() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timeout := m.cfg.HealthChecks.Timeout
+			if timeout <= 0 {
+				timeout = 10 * time.Second
+			}
+			ctx, cancel := context.WithCancel(a.ctx)
+			timer := a.clk.AfterFunc(timeout, cancel)
+			defer timer.Stop()
+			defer cancel()
+			ids, err := m.client.ListModels(ctx)
+			if err != nil {
+				a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
+				return
+			}
+			slices.Sort(ids)
+			m.backend.State.SetModels(slices.Compact(ids))
+		}()
+	}
+	wg.Wait()
+}
+
+// reloaded records a reload attempt's result.
+func (a *App) reloaded(trigger string, ok bool) {}

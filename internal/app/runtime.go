@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/health"
+	"github.com/continuumhq/continuum/internal/proxy"
+	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/upstream"
+)
+
+// member is one backend with everything the app keeps for it across
+// reloads: its live state, breaker, health tracker and connection pool.
+type member struct {
+	cfg      config.Backend
+	backend  *backend.Backend
+	client   *upstream.Client
+	breaker  *resilience.Breaker
+	tracker  *health.Tracker
+	target   *proxy.Target
+	probe    string             // health probe path
+	stop     context.CancelFunc // ends the member's prober and discovery loops
+	// discovered is closed once the backend's models are known: after the
+	// first discovery attempt, or at once for a static model list.
+	discovered chan struct{}
+	markFound  func()
+}
+
+// clientKey is what forces a new connection pool when it changes.
+func clientKey(b config.Backend, poolSize int) string {
+	return fmt.Sprintf("%s|%s|%s|%v|%d", b.APIKey, b.OrgID, b.URL, b.Request.ConnectTimeout, poolSize)
+}
+
+// buildMember makes or updates the member for one configured backend,
+// reusing prev's state when prev has the same identity.
+func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (*member, error) {
+	b := &backend.Backend{
+		Name:   bc.Name,
+		Type:   backend.Type(bc.Type),
+		URL:    bc.URL,
+		APIKey: bc.APIKey,
+		Weight: max(bc.Weight, 1),
+		Models: bc.Models,
+	}
+	m := &member{cfg: bc}
+	if prev != nil {
+		b.State = prev.backend.State
+		m.breaker, m.tracker = prev.breaker, prev.tracker
+		m.discovered, m.markFound = prev.discovered, prev.markFound
+		if clientKey(prev.cfg, cfg.Server.ConnectionPoolSize) == clientKey(bc, cfg.Server.ConnectionPoolSize) {
+			m.client = prev.client
+		}
+	} else {
+		b.State = backend.NewState()
+		m.discovered = make(chan struct{})
+		m.markFound = sync.OnceFunc(func() { close(m.discovered) })
+	}
+	m.backend = b
+	if m.client == nil {
+		c, err := upstream.New(b, bc.OrgID, upstream.Options{
+			ConnectTimeout: bc.Request.ConnectTimeout,
+			MaxIdle:        cfg.Server.ConnectionPoolSize,
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.client = c
+	}
+
+	bcfg := breakerConfig(bc.CircuitBreaker)
+	switch {
+	case !bc.CircuitBreaker.Enabled:
+		m.breaker = nil
+	case m.breaker == nil:
+		name := bc.Name
+		m.breaker = resilience.NewBreaker(bcfg, a.clk, a.seed(name), a.breakerHooks(name))
+	default:
+		m.breaker.Reconfigure(bcfg)
+	}
+
+	hcfg := healthConfig(bc.HealthChecks)
+	if m.tracker == nil {
+		name := bc.Name
+		m.tracker = health.NewTracker(b.State, hcfg, a.clk, func(from, to backend.Health) {
+			a.healthChanged(name, from, to)
+		})
+	} else {
+		m.tracker.Reconfigure(hcfg)
+	}
+	m.probe = bc.HealthChecks.Endpoint
+	if m.probe == "" {
+		m.probe = m.client.DefaultHealthPath()
+	} else {
+		m.probe = m.client.RootPath(m.probe)
+	}
+
+	m.target = &proxy.Target{
+		Backend:           b,
+		Sender:            m.client,
+		Breaker:           m.breaker,
+		Health:            m.tracker,
+		FirstTokenTimeout: bc.Request.FirstTokenTimeout,
+		IdleTimeout:       bc.Request.IdleTimeout,
+		Retry: proxy.RetryPolicy{
+			BaseDelay:   bc.Retry.BaseDelay,
+			MaxDelay:    bc.Retry.MaxDelay,
+			Exponential: bc.Retry.ExponentialBackoff,
+			Jitter:      bc.Retry.Jitter,
+		},
+	}
+	if bc.Request.Timeout != cfg.Request.Timeout {
+		m.target.Timeout = bc.Request.Timeout
+	}
+	return m, nil
+}
+
+func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
+	return resilience.BreakerConfig{
+		FailureThreshold:         c.FailureThreshold,
+		FailureRateThreshold:     c.FailureRateThreshold,
+		MinimumRequests:          c.MinimumRequests,
+		Window:                   c.Window,
+		Timeout:                  c.Timeout,
+		MaxTimeout:               c.MaxTimeout,
+		Backoff:                  resilience.BackoffKind(c.Backoff),
+		HalfOpenMaxRequests:      c.HalfOpenMaxRequests,
+		HalfOpenSuccessThreshold: c.HalfOpenSuccessThreshold,
+	}
+}
+
+func healthConfig(c config.HealthConfig) health.Config {
+	return health.Config{
+		Enabled:            c.Enabled,
+		Interval:           c.Interval,
+		Timeout:            c.Timeout,
+		UnhealthyThreshold: c.UnhealthyThreshold,
+		HealthyThreshold:   c.HealthyThreshold,
+		WarmupInterval:     c.WarmupCheckInterval,
+		MaxWarmup:          c.MaxWarmupDuration,
+	}
+}
+
+// effectiveAttempts is the attempt limit: retry.max_attempts, capped by
+// 1 + request.max_retries.
+func effectiveAttempts(c *config.Config) int {
+	n := c.Retry.MaxAttempts
+	if r := c.Request.MaxRetries + 1; r < n || n <= 0 {
+		n = r
+	}
+	return max(n, 1)
+}
+
+// snapshotFor builds the routing snapshot for the current members.
+func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilience.Budget) (*proxy.Snapshot, error) {
+	backends := make([]*backend.Backend, len(members))
+	targets := make([]*proxy.Target, len(members))
+	for i, m := range members {
+		backends[i] = m.backend
+		targets[i] = m.target
+	}
+	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix())
+	return proxy.NewSnapshot(table, targets, proxy.Options{
+		Strategy:       cfg.SelectionStrategy,
+		Timeout:        cfg.Request.Timeout,
+		MaxAttempts:    effectiveAttempts(cfg),
+		Budget:         budget,
+		PanicThreshold: cfg.HealthChecks.PanicThreshold,
+		Seed:           a.opts.Seed,
+	})
+}
+
+func budgetConfig(c config.RetryConfig) resilience.BudgetConfig {
+	return resilience.BudgetConfig{Ratio: c.BudgetRatio, MinPerSecond: c.BudgetMinPerSecond, Window: c.BudgetWindow}
+}
+
+// probeFunc probes a member's health endpoint.
+func (m *member) probeFunc() health.ProbeFunc {
+	return func(ctx context.Context) (int, error) {
+		resp, err := m.client.Do(ctx, &upstream.Request{Method: "GET", Path: m.probe})
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.Status, nil
+	}
+}
+
+// usable reports whether the member could take a request now.
+func (m *member) usable(now time.Time) bool {
+	st := m.backend.State
+	if st.Drained() || st.CoolingDown(now) || !st.Health().Routable() {
+		return false
+	}
+	return m.breaker == nil || m.breaker.Available()
+}

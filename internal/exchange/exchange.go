@@ -1,0 +1,98 @@
+// Package exchange defines the values that travel along the request path
+// between stages: the decoded client request, the response handed back to
+// the listener, and the per-request record that feeds logs and metrics.
+// It is a leaf package so that stages can share these types without
+// importing each other.
+package exchange
+
+import (
+	"io"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/openai"
+)
+
+// Request is one client request after decoding.
+type Request struct {
+	// Endpoint is the proxied endpoint.
+	Endpoint openai.Endpoint
+	// Body is the raw request body as received.
+	Body []byte
+	// Fields are the routing fields read from Body.
+	Fields openai.Fields
+	// RequestID is the X-Request-Id (propagated or generated).
+	RequestID string
+	// SessionKey is the X-Session-Id header, used with the "user" field as
+	// the consistent-hash key.
+	SessionKey string
+	// ClientIP is the client's address, passed on as X-Forwarded-For.
+	ClientIP string
+	// Forward visits the client's header fields to pass on to backends.
+	Forward func(visit func(name, value []byte))
+	// ModelAllowed, if not nil, reports whether the caller may use a model
+	// (its API key's allowed list). Fallback models it may not use are skipped.
+	ModelAllowed func(model string) bool
+	// Record collects what happened, for logs and metrics. Never nil.
+	Record *Record
+}
+
+// HashKey returns the consistent-hash key: the "user" field, else the
+// X-Session-Id header.
+func (r *Request) HashKey() string {
+	if r.Fields.User != "" {
+		return r.Fields.User
+	}
+	return r.SessionKey
+}
+
+// Field is one response header field.
+type Field struct{ Name, Value string }
+
+// Response is what goes back to the client. Exactly one of Body and Stream
+// is used: Stream is set for a committed event stream.
+type Response struct {
+	Status int
+	Header []Field
+	Body   []byte
+	Stream Stream
+	// Backend names the backend that produced the response, "" for answers
+	// made by the router itself.
+	Backend string
+}
+
+// Stream is the rest of a committed event stream.
+type Stream interface {
+	// WriteTo relays the held first events and then every further event to
+	// w as it arrives, writing once per burst. It returns a non-nil error when
+	// the stream did not end cleanly; it has then already written an SSE error
+	// event, and the listener must close the connection without ending the
+	// body properly, so no client mistakes half an answer for a whole one.
+	WriteTo(w io.Writer) (int64, error)
+	// Close releases the upstream connection if WriteTo was never called. It
+	// is safe to call after WriteTo.
+	Close()
+}
+
+// Record describes one request for the access log and metrics. The stages
+// fill it in as the request passes; the listener finishes it.
+type Record struct {
+	Start      time.Time
+	RequestID  string
+	KeyID      string
+	Endpoint   string
+	Model      string // requested model
+	Routed     string // model actually served (after alias or fallback)
+	Backend    string
+	Status     int
+	Attempts   int
+	Retries    int
+	Stream     bool
+	TTFT       time.Duration // time to first content token (streams) or to the full answer
+	Duration   time.Duration
+	Overhead   time.Duration // time spent in the router itself
+	Prompt     int           // usage.prompt_tokens
+	Completion int           // usage.completion_tokens
+	HasUsage   bool
+	ErrorKind  string // why the request failed, "" when it did not
+	Aborted    bool   // a committed stream ended with an error
+}

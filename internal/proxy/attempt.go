@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/clock"
+	"github.com/continuumhq/continuum/internal/exchange"
+	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/upstream"
+)
+
+// maxErrorBody bounds how much of a backend's error answer is kept to pass on.
+const maxErrorBody = 1 << 20
+
+// failure is why one attempt did not commit.
+type failure struct {
+	kind      string             // metric label: connect, read, status_503, timeout_first_token…
+	detail    string             // human-readable cause for logs
+	status    int                // status to answer if this is the last failure
+	passOn    *exchange.Response // the backend's own answer to pass on, if any
+	retryOK   time.Duration      // Retry-After to send with a router-made answer
+	immediate bool               // fail over without waiting for the retry delay
+	final     bool               // never retry (a backend's 4xx, a gone client)
+	outcome   resilience.Outcome // what the attempt counts as for breaker and health
+}
+
+// response turns the last failure into the client's answer.
+func (fl *failure) response(rec *exchange.Record) *exchange.Response {
+	rec.ErrorKind = fl.kind
+	if fl.passOn != nil {
+		return fl.passOn
+	}
+	typ := openai.ErrorForStatus(fl.status, fl.detail)
+	return errorResponse(fl.status, typ, fl.retryOK)
+}
+
+// attempt is one try on one backend.
+type attempt struct {
+	f      *forwarding
+	t      *Target
+	permit resilience.Permit
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timers []clock.Timer
+	done   bool
+}
+
+func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
+	a := &attempt{f: f, t: t, permit: permit, start: f.p.clk.Now()}
+	a.ctx, a.cancel = context.WithCancelCause(f.ctx)
+	t.Backend.State.Acquire()
+	ft := t.FirstTokenTimeout
+	if ft <= 0 {
+		ft = 30 * time.Second
+	}
+	firstToken := f.p.clk.AfterFunc(ft, func() { a.cancel(errFirstToken) })
+	a.timers = append(a.timers, firstToken)
+	if t.Timeout > 0 {
+		a.timers = append(a.timers, f.p.clk.AfterFunc(t.Timeout, func() { a.cancel(errAttempt) }))
+	}
+
+	req := upstream.Request{
+		Path:    t.Sender.APIPath(f.req.Endpoint.Path()),
+		Header:  upstream.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Request-Id", Value: f.req.RequestID}},
+		Forward: f.req.Forward,
+		Body:    f.body(model),
+	}
+	if f.req.ClientIP != "" {
+		req.Header = append(req.Header, upstream.Field{Name: "X-Forwarded-For", Value: f.req.ClientIP})
+	}
+	resp, err := t.Sender.Do(a.ctx, &req)
+	if err != nil {
+		return nil, a.fail(a.transportFailure(err))
+	}
+	if resp.Status < 200 || resp.Status > 299 {
+		return nil, a.fail(a.statusFailure(resp))
+	}
+	if f.req.Fields.Stream && isEventStream(resp.Header) {
+		return a.openStream(resp, firstToken)
+	}
+	return a.readWhole(resp, firstToken)
+}
+
+func isEventStream(h upstream.Header) bool {
+	return strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream")
+}
+
+// readWhole reads a non-streaming answer completely before committing it,
+// so that a failure while reading can still fail over.
+func (a *attempt) readWhole(resp *upstream.Response, firstToken clock.Timer) (*exchange.Response, *failure) {
+	max := a.f.snap.opts.MaxResponseBytes
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, a.fail(a.transportFailure(err))
+	}
+	if int64(len(body)) > max {
+		return nil, a.fail(&failure{kind: "response_too_large", detail: fmt.Sprintf("response larger than %d bytes", max), status: 502, final: true})
+	}
+	firstToken.Stop()
+	rec := a.f.rec
+	rec.TTFT = a.f.p.clk.Now().Sub(rec.Start)
+	if u, ok := openai.ParseUsage(body); ok {
+		rec.Prompt, rec.Completion, rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
+	}
+	a.t.Backend.State.ObserveLatency(a.f.p.clk.Now().Sub(a.start))
+	a.permit.Commit()
+	a.end(resilience.Success, "")
+	return &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Body: body, Backend: a.t.Backend.Name}, nil
+}
+
+// openStream reads events until the first one with content (the commit
+// point). Events before it (a role announcement, keep-alive comments) are
+// held and sent with it.
+func (a *attempt) openStream(resp *upstream.Response, firstToken clock.Timer) (*exchange.Response, *failure) {
+	r := openai.NewReader(resp.Body, 0)
+	var held []byte
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			resp.Body.Close()
+			if err == io.EOF {
+				return nil, a.fail(&failure{kind: "empty_stream", detail: "stream ended before any content", status: 502})
+			}
+			return nil, a.fail(a.transportFailure(err))
+		}
+		if ev.IsDone() {
+			resp.Body.Close()
+			return nil, a.fail(&failure{kind: "empty_stream", detail: "stream ended before any content", status: 502})
+		}
+		c := openai.InspectEvent(ev)
+		if c.Error {
+			resp.Body.Close()
+			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + c.Message, status: 502})
+		}
+		held = append(held, ev.Raw...)
+		if !c.Content {
+			continue
+		}
+		// Commit point.
+		firstToken.Stop()
+		now := a.f.p.clk.Now()
+		a.f.rec.TTFT = now.Sub(a.f.rec.Start)
+		a.t.Backend.State.ObserveLatency(now.Sub(a.start))
+		a.permit.Commit()
+		if openai.MayHaveUsage(ev.Data) {
+			if u, ok := openai.ParseUsage(ev.Data); ok {
+				a.f.rec.Prompt, a.f.rec.Completion, a.f.rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
+			}
+		}
+		s := &stream{a: a, body: resp.Body, r: r, held: held, sawFinish: hasFinish(ev.Data)}
+		return &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Stream: s, Backend: a.t.Backend.Name}, nil
+	}
+}
+
+var finishKey = []byte(`"finish_reason":"`)
+
+func hasFinish(data []byte) bool { return bytes.Contains(data, finishKey) }
+
+// transportFailure classifies an error from sending or reading.
+func (a *attempt) transportFailure(err error) *failure {
+	cause := context.Cause(a.ctx)
+	switch {
+	case a.f.parent.Err() != nil:
+		return &failure{kind: "client_cancel", detail: "client went away", status: 499, final: true}
+	case errors.Is(cause, errTotal):
+		return &failure{kind: "timeout_total", detail: errTotal.Error(), status: 504, final: true}
+	case errors.Is(cause, errFirstToken):
+		return &failure{kind: "timeout_first_token", detail: errFirstToken.Error(), status: 504}
+	case errors.Is(cause, errAttempt):
+		return &failure{kind: "timeout_attempt", detail: errAttempt.Error(), status: 504}
+	}
+	kind := string(upstream.KindOf(err))
+	if kind == "" {
+		kind = "read"
+	}
+	return &failure{kind: kind, detail: err.Error(), status: 502, immediate: kind == string(upstream.KindConnect)}
+}
+
+// statusFailure classifies a non-2xx answer and keeps it to pass on.
+func (a *attempt) statusFailure(resp *upstream.Response) *failure {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	now := a.f.p.clk.Now()
+	ra, raOK := resilience.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	outcome := resilience.ClassifyStatus(resp.Status, raOK)
+	pass := &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Body: body, Backend: a.t.Backend.Name}
+	fl := &failure{kind: "status_" + strconv.Itoa(resp.Status), detail: fmt.Sprintf("backend answered %d", resp.Status), status: resp.Status, passOn: pass}
+	switch outcome {
+	case resilience.Capacity:
+		if !raOK {
+			ra = a.f.snap.opts.DefaultCooldown
+		}
+		a.t.Backend.State.CoolDown(now.Add(ra))
+		fl.immediate = true
+	case resilience.Ignored:
+		fl.final = true
+	}
+	if resp.Status == 503 && !raOK {
+		pass.Header = append(pass.Header, exchange.Field{Name: "Retry-After", Value: "1"})
+	}
+	fl.outcome = outcome
+	return fl
+}
+
+// fail ends the attempt with a failure and returns it.
+func (a *attempt) fail(fl *failure) *failure {
+	if fl.passOn == nil { // a transport or stream failure
+		fl.outcome = resilience.Failure
+		if fl.final { // the client left or the request's own time ran out
+			fl.outcome = resilience.Ignored
+		}
+	}
+	a.end(fl.outcome, fl.kind)
+	return fl
+}
+
+// end finishes the attempt exactly once: in-flight count, breaker, passive
+// health, error rate and the observer.
+func (a *attempt) end(outcome resilience.Outcome, kind string) {
+	if a.done {
+		return
+	}
+	a.done = true
+	for _, t := range a.timers {
+		t.Stop()
+	}
+	a.cancel(nil)
+	st := a.t.Backend.State
+	st.Release()
+	a.permit.Done(outcome)
+	switch outcome {
+	case resilience.Success, resilience.Failure:
+		ok := outcome == resilience.Success
+		st.ObserveResult(!ok)
+		if a.t.Health != nil {
+			a.t.Health.Passive(ok)
+		}
+	}
+	a.f.p.observer.AttemptDone(a.t.Backend.Name, outcome, kind)
+}
+
+// passHeaders keeps the backend's end-to-end response headers.
+func passHeaders(h upstream.Header) []exchange.Field {
+	out := make([]exchange.Field, 0, len(h))
+	for _, f := range h {
+		if upstream.ReturnableHeader(f.Name) {
+			out = append(out, exchange.Field{Name: f.Name, Value: f.Value})
+		}
+	}
+	return out
+}
+
+// errorResponse is a router-made answer in the OpenAI envelope. A positive
+// retryAfter (or any 429/503) adds Retry-After in whole seconds, at least 1.
+func errorResponse(status int, e openai.Error, retryAfter time.Duration) *exchange.Response {
+	r := &exchange.Response{Status: status, Body: e.JSON(), Header: []exchange.Field{{Name: "Content-Type", Value: "application/json"}}}
+	if retryAfter > 0 || status == 429 || status == 503 {
+		secs := int64((retryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		r.Header = append(r.Header, exchange.Field{Name: "Retry-After", Value: strconv.FormatInt(secs, 10)})
+	}
+	return r
+}
+
+func routerError(status int, msg string) *exchange.Response {
+	return errorResponse(status, openai.ErrorForStatus(status, msg), 0)
+}
+
+func noBackend(model string, wait time.Duration) *exchange.Response {
+	return errorResponse(503, openai.ErrorForStatus(503, "no backend is available for model `"+model+"`; try again later"), wait)
+}

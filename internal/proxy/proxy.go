@@ -1,0 +1,509 @@
+// Package proxy is the request pipeline behind the listener: route → balance
+// → resilience → upstream. It is the only package that knows that order.
+//
+// For each request it resolves the model, picks an available backend with
+// the configured policy, takes a breaker permit, sends the request and waits
+// for the commit point: the first content event of a stream, or the whole
+// body otherwise. Any failure before that point may fail over to another
+// backend, within the attempt limit and the retry budget; after it nothing is
+// retried, and a failure ends the stream with an SSE error event.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/balance"
+	"github.com/continuumhq/continuum/internal/clock"
+	"github.com/continuumhq/continuum/internal/exchange"
+	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/upstream"
+)
+
+// Sender sends requests to one backend. *upstream.Client implements it.
+type Sender interface {
+	Do(ctx context.Context, req *upstream.Request) (*upstream.Response, error)
+	APIPath(endpoint string) string
+}
+
+// PassiveHealth records the outcome of real requests. *health.Tracker implements it.
+type PassiveHealth interface {
+	Passive(ok bool)
+}
+
+// Observer is told about attempts and retries, for metrics. All methods
+// must be cheap and safe for concurrent use.
+type Observer interface {
+	// AttemptDone reports one finished attempt: its backend, outcome and,
+	// for failures, the error kind (a metric label such as "connect").
+	AttemptDone(backend string, outcome resilience.Outcome, kind string)
+	// Retried reports that a request is tried again after a failure of kind on backend.
+	Retried(backend, kind string)
+	// BudgetExhausted reports a retry refused by the retry budget.
+	BudgetExhausted()
+}
+
+// RetryPolicy is one backend's retry block: the delay before trying again
+// after this backend failed.
+type RetryPolicy struct {
+	BaseDelay   time.Duration
+	MaxDelay    time.Duration
+	Exponential bool
+	Jitter      bool
+}
+
+// Target is one backend as the proxy uses it.
+type Target struct {
+	Backend *backend.Backend
+	Sender  Sender
+	// Breaker guards the backend; nil means no breaker.
+	Breaker *resilience.Breaker
+	// Health receives passive outcomes; nil means none.
+	Health PassiveHealth
+	// FirstTokenTimeout bounds, per attempt, the wait for the first content
+	// event of a stream or for the whole body otherwise. Zero means 30s.
+	FirstTokenTimeout time.Duration
+	// IdleTimeout bounds the gap between two stream events. Zero means 60s.
+	IdleTimeout time.Duration
+	// Timeout bounds one attempt on this backend, stream included. Zero means
+	// no limit beyond the request's total timeout.
+	Timeout time.Duration
+	// Retry is the delay policy after this backend failed.
+	Retry RetryPolicy
+}
+
+// Options configure a Snapshot.
+type Options struct {
+	// Strategy is the balancing policy name (balance.Canonical). "" means RoundRobin.
+	Strategy string
+	// Timeout bounds a whole request, retries and stream included. Zero means 180s.
+	Timeout time.Duration
+	// MaxAttempts bounds attempts per request, the first included. Zero means 3.
+	MaxAttempts int
+	// Budget bounds retries to a share of traffic; nil means unlimited.
+	Budget *resilience.Budget
+	// PanicThreshold: when the share of a model's backends whose health
+	// allows traffic falls below it, health is ignored for that model (the
+	// breakers still apply), rather than refusing every request. Zero means
+	// panic mode only when no backend of the model is healthy; 1 disables health-based routing.
+	PanicThreshold float64
+	// DefaultCooldown is how long a backend rests after a 429 without a
+	// usable Retry-After. Zero means 1s.
+	DefaultCooldown time.Duration
+	// MaxResponseBytes bounds a non-streaming response body. Zero means 256 MiB.
+	MaxResponseBytes int64
+	// Seed seeds the policies' and the retry jitter's random sources.
+	Seed uint64
+}
+
+func (o Options) withDefaults() Options {
+	if o.Strategy == "" {
+		o.Strategy = balance.RoundRobinName
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 180 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.DefaultCooldown <= 0 {
+		o.DefaultCooldown = time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 256 << 20
+	}
+	return o
+}
+
+// Snapshot is an immutable routing state: the table, a policy per model
+// group, and the targets. A reload or a change of discovered models builds a
+// new Snapshot; requests keep the one they started with.
+type Snapshot struct {
+	table    *route.Table
+	policies []balance.Policy
+	targets  map[*backend.Backend]*Target
+	opts     Options
+}
+
+// NewSnapshot builds a snapshot over table. Every backend in the table must
+// have a Target.
+func NewSnapshot(table *route.Table, targets []*Target, opts Options) (*Snapshot, error) {
+	opts = opts.withDefaults()
+	s := &Snapshot{table: table, targets: make(map[*backend.Backend]*Target, len(targets)), opts: opts}
+	for _, t := range targets {
+		s.targets[t.Backend] = t
+	}
+	s.policies = make([]balance.Policy, table.Len())
+	for i := range s.policies {
+		g := table.Group(i)
+		for _, b := range g.Backends {
+			if s.targets[b] == nil {
+				return nil, fmt.Errorf("build routing snapshot: backend %q has no target", b.Name)
+			}
+		}
+		p, err := balance.New(opts.Strategy, g.Backends, opts.Seed+uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("build routing snapshot: %w", err)
+		}
+		s.policies[i] = p
+	}
+	return s, nil
+}
+
+// Table returns the snapshot's routing table.
+func (s *Snapshot) Table() *route.Table { return s.table }
+
+// Target returns the target of a backend in this snapshot, or nil.
+func (s *Snapshot) Target(b *backend.Backend) *Target { return s.targets[b] }
+
+// Proxy forwards requests using the current Snapshot.
+type Proxy struct {
+	snap     atomic.Pointer[Snapshot]
+	clk      clock.Clock
+	log      *slog.Logger
+	observer Observer
+	// discovered is closed when the first model discovery round has
+	// finished; until then an unknown model waits for it.
+	discovered <-chan struct{}
+
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+// Config holds a Proxy's fixed collaborators.
+type Config struct {
+	// Clock drives every timeout and backoff. Nil means the wall clock.
+	Clock clock.Clock
+	// Logger receives failover and stream error lines. Nil discards them.
+	Logger *slog.Logger
+	// Observer receives attempt events. Nil means none.
+	Observer Observer
+	// Discovered, if not nil, is closed once the first model discovery has
+	// finished; requests for unknown models wait for it.
+	Discovered <-chan struct{}
+	// Seed seeds retry jitter.
+	Seed uint64
+}
+
+// New returns a proxy serving snap.
+func New(snap *Snapshot, cfg Config) *Proxy {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	p := &Proxy{clk: cfg.Clock, log: cfg.Logger, observer: cfg.Observer, discovered: cfg.Discovered,
+		rnd: rand.New(rand.NewPCG(cfg.Seed, 0x636f6e74696e7575))}
+	p.snap.Store(snap)
+	return p
+}
+
+// Swap installs a new snapshot; requests in flight finish on the old one.
+func (p *Proxy) Swap(s *Snapshot) { p.snap.Store(s) }
+
+// Snapshot returns the current snapshot.
+func (p *Proxy) Snapshot() *Snapshot { return p.snap.Load() }
+
+// Models returns the current model list for GET /v1/models.
+func (p *Proxy) Models() []openai.Model { return p.snap.Load().table.Models() }
+
+type nopObserver struct{}
+
+func (nopObserver) AttemptDone(string, resilience.Outcome, string) {}
+func (nopObserver) Retried(string, string)                         {}
+func (nopObserver) BudgetExhausted()                               {}
+
+// Cancellation causes set by the proxy's own timers.
+var (
+	errFirstToken = errors.New("no first token within first_token_timeout")
+	errIdle       = errors.New("no stream event within idle_timeout")
+	errTotal      = errors.New("request exceeded its total timeout")
+	errAttempt    = errors.New("attempt exceeded the backend's request timeout")
+	errClientGone = errors.New("client went away")
+)
+
+// Forward serves one request and returns the response to write. ctx must be
+// cancelled when the client goes away. For a streaming response the request
+// is not finished until the returned Stream has been written or closed.
+func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Response {
+	snap := p.snap.Load()
+	rec := req.Record
+	res, ok := snap.table.Resolve(req.Fields.Model)
+	if !ok && p.discovered != nil {
+		select {
+		case <-p.discovered:
+		case <-ctx.Done():
+			return routerError(499, "client went away")
+		}
+		snap = p.snap.Load()
+		res, ok = snap.table.Resolve(req.Fields.Model)
+	}
+	if !ok {
+		rec.ErrorKind = "model_not_found"
+		return errorResponse(404, openai.ModelNotFound(req.Fields.Model), 0)
+	}
+	rec.Routed = res.Model
+
+	rctx, cancel := context.WithCancelCause(ctx)
+	totalTimer := p.clk.AfterFunc(snap.opts.Timeout, func() { cancel(errTotal) })
+	finish := func() {
+		totalTimer.Stop()
+		cancel(nil)
+	}
+	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, ctx: rctx, parent: ctx, finish: finish}
+	resp := f.run()
+	if resp.Stream == nil {
+		finish()
+	}
+	return resp
+}
+
+// forwarding is the state of one request across its attempts.
+type forwarding struct {
+	p      *Proxy
+	snap   *Snapshot
+	req    *exchange.Request
+	rec    *exchange.Record
+	res    route.Resolution
+	ctx    context.Context // request context with the total timeout
+	parent context.Context // the client's context
+	finish func()
+
+	tried   []*backend.Backend
+	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
+	last    *failure
+	retries int
+}
+
+func (f *forwarding) run() *exchange.Response {
+	opts := f.snap.opts
+	if opts.Budget != nil {
+		opts.Budget.Request()
+	}
+	for attempt := 1; ; attempt++ {
+		t, permit, group, wait := f.pick()
+		if t == nil {
+			if f.last != nil {
+				return f.last.response(f.rec)
+			}
+			f.rec.ErrorKind = "no_backend"
+			return noBackend(f.req.Fields.Model, wait)
+		}
+		f.rec.Attempts = attempt
+		f.rec.Backend = t.Backend.Name
+		f.rec.Routed = group.Model
+		resp, fail := f.attempt(t, permit, group.Model)
+		if fail == nil {
+			return resp
+		}
+		f.last = fail
+		f.tried = append(f.tried, t.Backend)
+		if fail.final || f.parent.Err() != nil || f.ctx.Err() != nil {
+			return fail.response(f.rec)
+		}
+		if attempt >= opts.MaxAttempts {
+			return fail.response(f.rec)
+		}
+		if !f.anyLeft() {
+			return fail.response(f.rec)
+		}
+		if opts.Budget != nil && !opts.Budget.TryRetry() {
+			f.p.observer.BudgetExhausted()
+			f.p.log.Warn("retry budget exhausted", "request_id", f.req.RequestID, "backend", t.Backend.Name, "error", fail.kind)
+			return fail.response(f.rec)
+		}
+		f.retries++
+		f.rec.Retries = f.retries
+		f.p.observer.Retried(t.Backend.Name, fail.kind)
+		f.p.log.Info("failing over", "request_id", f.req.RequestID, "backend", t.Backend.Name, "error", fail.kind, "detail", fail.detail, "attempt", attempt)
+		if !fail.immediate {
+			if d := f.p.retryDelay(t.Retry, f.retries); d > 0 && !f.sleep(d) {
+				return fail.response(f.rec)
+			}
+		}
+	}
+}
+
+// sleep waits d on the proxy's clock; it reports false if the request ended first.
+func (f *forwarding) sleep(d time.Duration) bool {
+	timer := f.p.clk.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C():
+		return true
+	case <-f.ctx.Done():
+		return false
+	}
+}
+
+func (p *Proxy) retryDelay(r RetryPolicy, retry int) time.Duration {
+	if r.BaseDelay <= 0 {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return resilience.RetryDelay(retry, r.BaseDelay, r.MaxDelay, r.Exponential, r.Jitter, p.rnd)
+}
+
+// filter decides which backends may be picked for one attempt.
+type filter struct {
+	snap     *Snapshot
+	tried    []*backend.Backend
+	excluded []*backend.Backend
+	now      time.Time
+	panic    bool
+}
+
+// Available implements balance.Filter.
+func (f *filter) Available(b *backend.Backend) bool {
+	for _, x := range f.tried {
+		if x == b {
+			return false
+		}
+	}
+	for _, x := range f.excluded {
+		if x == b {
+			return false
+		}
+	}
+	st := b.State
+	if st.Drained() || st.CoolingDown(f.now) {
+		return false
+	}
+	if !f.panic && !st.Health().Routable() {
+		return false
+	}
+	if t := f.snap.targets[b]; t.Breaker != nil && !t.Breaker.Available() {
+		return false
+	}
+	return true
+}
+
+// pick chooses the next backend: the requested model's group first, then
+// its fallbacks, each with health; then, for groups whose healthy share is
+// below the panic threshold, again ignoring health. When nothing is
+// available it returns how long until something may be (for Retry-After).
+func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Duration) {
+	now := f.p.clk.Now()
+	key := f.req.HashKey()
+	flt := &filter{snap: f.snap, tried: f.tried, now: now}
+	for pass := 0; pass < 2; pass++ {
+		flt.panic = pass == 1
+		for i, g := range f.res.Groups {
+			if i > 0 && f.req.ModelAllowed != nil && !f.req.ModelAllowed(g.Model) {
+				continue
+			}
+			if flt.panic && !f.panicking(g) {
+				continue
+			}
+			flt.excluded = flt.excluded[:0]
+			policy := f.snap.policies[g.Index]
+			for range g.Backends {
+				b := policy.Pick(flt, key)
+				if b == nil {
+					break
+				}
+				t := f.snap.targets[b]
+				if t.Breaker == nil {
+					return t, resilience.Permit{}, g, 0
+				}
+				if permit, ok := t.Breaker.Allow(); ok {
+					return t, permit, g, 0
+				}
+				flt.excluded = append(flt.excluded, b)
+			}
+		}
+	}
+	return nil, resilience.Permit{}, route.Group{}, f.nextAvailable(now)
+}
+
+// panicking reports whether the share of g's backends that health allows is
+// below the panic threshold (or zero).
+func (f *forwarding) panicking(g route.Group) bool {
+	total, healthy := 0, 0
+	for _, b := range g.Backends {
+		if b.State.Drained() {
+			continue
+		}
+		total++
+		if b.State.Health().Routable() {
+			healthy++
+		}
+	}
+	if total == 0 {
+		return false
+	}
+	return healthy == 0 || float64(healthy)/float64(total) < f.snap.opts.PanicThreshold
+}
+
+// anyLeft reports whether some backend has not been tried yet.
+func (f *forwarding) anyLeft() bool {
+	for _, g := range f.res.Groups {
+		for _, b := range g.Backends {
+			tried := false
+			for _, x := range f.tried {
+				if x == b {
+					tried = true
+					break
+				}
+			}
+			if !tried {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nextAvailable estimates when a backend of the request's groups may take
+// traffic again: the earliest end of an open breaker or a cooldown.
+func (f *forwarding) nextAvailable(now time.Time) time.Duration {
+	best := time.Duration(math.MaxInt64)
+	for _, g := range f.res.Groups {
+		for _, b := range g.Backends {
+			if until := b.State.CooldownUntil(); until.After(now) {
+				best = min(best, until.Sub(now))
+			}
+			if t := f.snap.targets[b]; t.Breaker != nil {
+				if until := t.Breaker.OpenUntil(); until.After(now) {
+					best = min(best, until.Sub(now))
+				}
+			}
+		}
+	}
+	if best == time.Duration(math.MaxInt64) {
+		return 0
+	}
+	return best
+}
+
+// body returns the request body for a target model, rewriting the model
+// field when it differs from the requested one (alias or fallback).
+func (f *forwarding) body(model string) []byte {
+	if model == f.req.Fields.Model {
+		return f.req.Body
+	}
+	if b, ok := f.bodies[model]; ok {
+		return b
+	}
+	if f.bodies == nil {
+		f.bodies = map[string][]byte{}
+	}
+	b := f.req.Fields.RewriteModel(f.req.Body, model)
+	f.bodies[model] = b
+	return b
+}
