@@ -18,14 +18,14 @@ import (
 // member is one backend with everything the app keeps for it across
 // reloads: its live state, breaker, health tracker and connection pool.
 type member struct {
-	cfg      config.Backend
-	backend  *backend.Backend
-	client   *upstream.Client
-	breaker  *resilience.Breaker
-	tracker  *health.Tracker
-	target   *proxy.Target
-	probe    string             // health probe path
-	stop     context.CancelFunc // ends the member's prober and discovery loops
+	cfg     config.Backend
+	backend *backend.Backend
+	client  *upstream.Client
+	breaker *resilience.Breaker
+	tracker *health.Tracker
+	target  *proxy.Target
+	probe   string             // health probe path
+	stop    context.CancelFunc // ends the member's prober and discovery loops
 	// discovered is closed once the backend's models are known: after the
 	// first discovery attempt, or at once for a static model list.
 	discovered chan struct{}

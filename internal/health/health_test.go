@@ -18,7 +18,11 @@ func newTracker(t *testing.T, enabled bool) (*Tracker, *backend.State, *clock.Fa
 	var mu sync.Mutex
 	var changes []string
 	tr := NewTracker(st, Config{Enabled: enabled, UnhealthyThreshold: 3, HealthyThreshold: 2, WarmupInterval: time.Second, Interval: 30 * time.Second, MaxWarmup: 10 * time.Second}, clk,
-		func(from, to backend.Health) { mu.Lock(); changes = append(changes, from.String()+">"+to.String()); mu.Unlock() })
+		func(from, to backend.Health) {
+			mu.Lock()
+			changes = append(changes, from.String()+">"+to.String())
+			mu.Unlock()
+		})
 	return tr, st, clk, &changes
 }
 
