@@ -62,8 +62,9 @@ type App struct {
 	members []*member
 	budget  *resilience.Budget
 
-	proxy  *proxy.Proxy
-	server *server.Server
+	proxy      *proxy.Proxy
+	server     *server.Server
+	discovered <-chan struct{}
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -100,11 +101,12 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.discovered = a.allDiscovered(members)
 	a.proxy = proxy.New(snap, proxy.Config{
 		Clock:      a.clk,
 		Logger:     a.log,
 		Observer:   a,
-		Discovered: a.allDiscovered(members),
+		Discovered: a.discovered,
 		Seed:       opts.Seed,
 	})
 	a.server = server.New(server.Options{
@@ -375,6 +377,10 @@ func (a *App) Ready() bool {
 	}
 	return false
 }
+
+// Discovered returns a channel closed once the first model discovery of
+// every backend has finished (successfully or not).
+func (a *App) Discovered() <-chan struct{} { return a.discovered }
 
 // Models lists the models clients may request.
 func (a *App) Models() []openai.Model { return a.proxy.Models() }

@@ -1,0 +1,303 @@
+package app_test
+
+// This file is the shared harness of the integration tests: real HTTP
+// between an official OpenAI SDK client, the router (a full App on a
+// loopback listener) and simulated backends (internal/mock on httptest
+// servers). Time-dependent behaviour runs on a fake clock.
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/continuumhq/continuum/internal/app"
+	"github.com/continuumhq/continuum/internal/clock"
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/mock"
+)
+
+// testBackend is one simulated backend.
+type testBackend struct {
+	Name string
+	Mock *mock.Server
+	Srv  *httptest.Server
+	URL  string
+}
+
+// env is a running router with its backends.
+type env struct {
+	t        *testing.T
+	App      *app.App
+	URL      string // router base URL, e.g. http://127.0.0.1:1234
+	Clock    *clock.Fake
+	Config   *config.Config
+	Backends map[string]*testBackend
+	Logs     *syncBuffer
+}
+
+// backendSpec describes one backend to start.
+type backendSpec struct {
+	name  string
+	opts  mock.Options
+	edit  func(*config.Backend)
+	down  bool // configure the backend at an address where nothing listens
+	typ   string
+	noDis bool // do not set static models: let the router discover them
+}
+
+type setup struct {
+	backends []backendSpec
+	edits    []func(*config.Config)
+	fake     bool
+	seed     uint64
+}
+
+type setupOption func(*setup)
+
+// withBackend adds a simulated backend. Unless withDiscovery is used, the
+// backend's models are configured statically (no discovery traffic).
+func withBackend(name string, opts mock.Options, edit ...func(*config.Backend)) setupOption {
+	return func(s *setup) {
+		spec := backendSpec{name: name, opts: opts}
+		if len(edit) > 0 {
+			spec.edit = edit[0]
+		}
+		s.backends = append(s.backends, spec)
+	}
+}
+
+// withDeadBackend adds a backend whose address refuses connections.
+func withDeadBackend(name string, models ...string) setupOption {
+	return func(s *setup) {
+		s.backends = append(s.backends, backendSpec{name: name, opts: mock.Options{Models: models}, down: true})
+	}
+}
+
+// withDiscovery makes the named backend's models discovered instead of configured.
+func withDiscovery(name string) setupOption {
+	return func(s *setup) {
+		for i := range s.backends {
+			if s.backends[i].name == name {
+				s.backends[i].noDis = true
+			}
+		}
+	}
+}
+
+// withConfig edits the configuration before the router starts.
+func withConfig(edit func(*config.Config)) setupOption {
+	return func(s *setup) { s.edits = append(s.edits, edit) }
+}
+
+// withFakeClock drives the router (and the mocks) with a fake clock.
+func withFakeClock() setupOption { return func(s *setup) { s.fake = true } }
+
+// withSeed sets the router's random seed.
+func withSeed(seed uint64) setupOption { return func(s *setup) { s.seed = seed } }
+
+// start runs a router with the given backends. Defaults chosen for
+// deterministic tests: health checks off, long discovery TTL, static models.
+func start(t *testing.T, opts ...setupOption) *env {
+	t.Helper()
+	var s setup
+	for _, o := range opts {
+		o(&s)
+	}
+	e := &env{t: t, Backends: map[string]*testBackend{}, Logs: &syncBuffer{}}
+	var clk clock.Clock = clock.Real()
+	if s.fake {
+		e.Clock = clock.NewFake(time.Time{})
+		clk = e.Clock
+	}
+	cfg := config.Default()
+	cfg.HealthChecks.Enabled = false
+	cfg.Cache.ModelCacheTTL = time.Hour
+	for _, spec := range s.backends {
+		var url string
+		if spec.down {
+			url = deadURL(t)
+		} else {
+			o := spec.opts
+			if o.Name == "" {
+				o.Name = spec.name
+			}
+			if o.Clock == nil && s.fake {
+				o.Clock = e.Clock
+			}
+			m := mock.New(o)
+			srv := httptest.NewServer(m)
+			t.Cleanup(srv.Close)
+			url = srv.URL
+			e.Backends[spec.name] = &testBackend{Name: spec.name, Mock: m, Srv: srv, URL: url}
+		}
+		b := cfg.NewBackend(spec.name, url)
+		if !spec.noDis {
+			b.Models = spec.opts.Models
+			if len(b.Models) == 0 {
+				b.Models = []string{mock.DefaultModel}
+			}
+		}
+		if spec.typ != "" {
+			b.Type = spec.typ
+		}
+		cfg.Backends = append(cfg.Backends, b)
+	}
+	// Global edits come first so that per-backend edits see final globals.
+	for _, edit := range s.edits {
+		edit(cfg)
+	}
+	for i, spec := range s.backends {
+		b := &cfg.Backends[i]
+		syncBackendBlocks(cfg, b)
+		if spec.edit != nil {
+			spec.edit(b)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test configuration is invalid: %v", err)
+	}
+	e.Config = cfg
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Options{Config: cfg, Listeners: []net.Listener{ln}, Clock: clk, Seed: s.seed, LogOutput: e.Logs, LogLevel: "debug"})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.App = a
+	e.URL = "http://" + ln.Addr().String()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("router logs:\n%s", e.Logs.String())
+		}
+	})
+	select {
+	case <-a.Discovered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("model discovery did not finish")
+	}
+	return e
+}
+
+// syncBackendBlocks copies global blocks edited by withConfig into a backend
+// whose per-backend blocks were cloned from the defaults before the edit.
+func syncBackendBlocks(cfg *config.Config, b *config.Backend) {
+	b.Request = cfg.Request
+	b.Retry = cfg.Retry
+	b.CircuitBreaker = cfg.CircuitBreaker
+	b.HealthChecks = cfg.HealthChecks
+}
+
+// deadURL returns the URL of a local address where nothing listens.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	return url
+}
+
+// SDK returns an official OpenAI SDK client for the router, with the SDK's
+// own retries off so that every failure is the router's.
+func (e *env) SDK(opts ...option.RequestOption) openai.Client {
+	base := []option.RequestOption{
+		option.WithBaseURL(e.URL + "/v1"),
+		option.WithAPIKey("sk-test"),
+		option.WithMaxRetries(0),
+		option.WithRequestTimeout(30 * time.Second),
+	}
+	return openai.NewClient(append(base, opts...)...)
+}
+
+// Post sends a raw request to the router and returns the response with its body read.
+func (e *env) Post(path, body string, header ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("POST %s: read body: %v", path, err)
+	}
+	return resp, string(b)
+}
+
+// Get sends a GET to the router.
+func (e *env) Get(path string, header ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// chatBody is a small chat request body.
+func chatBody(model string, stream bool) string {
+	s := `{"model":"` + model + `","messages":[{"role":"user","content":"Hello there"}]`
+	if stream {
+		s += `,"stream":true`
+	}
+	return s + "}"
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
