@@ -209,6 +209,18 @@ func syncBackendBlocks(cfg *config.Config, b *config.Backend) {
 	b.HealthChecks = cfg.HealthChecks
 }
 
+// Backend returns the router's view of the named backend.
+func (e *env) Backend(name string) app.BackendStatus {
+	e.t.Helper()
+	for _, b := range e.App.Backends() {
+		if b.Name == name {
+			return b
+		}
+	}
+	e.t.Fatalf("no backend %q", name)
+	return app.BackendStatus{}
+}
+
 // deadURL returns the URL of a local address where nothing listens.
 func deadURL(t *testing.T) string {
 	t.Helper()
@@ -284,16 +296,57 @@ func chatBody(model string, stream bool) string {
 	return s + "}"
 }
 
-// syncBuffer is a goroutine-safe log sink.
+// syncBuffer is a goroutine-safe log sink that tests can wait on.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// WaitFor blocks until the logs contain every one of parts on one line, or
+// the timeout (a safety net against hangs, not a timing assertion) expires.
+func (s *syncBuffer) WaitFor(t *testing.T, parts ...string) string {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		for _, line := range strings.Split(s.b.String(), "\n") {
+			if containsAll(line, parts) {
+				s.mu.Unlock()
+				return line
+			}
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no log line with %q within 10s", parts)
+		}
+	}
+}
+
+func containsAll(line string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(line, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *syncBuffer) String() string {

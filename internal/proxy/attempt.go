@@ -108,7 +108,7 @@ func (a *attempt) readWhole(resp *upstream.Response, firstToken clock.Timer) (*e
 	}
 	firstToken.Stop()
 	rec := a.f.rec
-	rec.TTFT = a.f.p.clk.Now().Sub(rec.Start)
+	rec.TTFT = a.f.p.clk.Now().Sub(a.f.start)
 	if u, ok := openai.ParseUsage(body); ok {
 		rec.Prompt, rec.Completion, rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
 	}
@@ -149,7 +149,7 @@ func (a *attempt) openStream(resp *upstream.Response, firstToken clock.Timer) (*
 		// Commit point.
 		firstToken.Stop()
 		now := a.f.p.clk.Now()
-		a.f.rec.TTFT = now.Sub(a.f.rec.Start)
+		a.f.rec.TTFT = now.Sub(a.f.start)
 		a.t.Backend.State.ObserveLatency(now.Sub(a.start))
 		a.permit.Commit()
 		if openai.MayHaveUsage(ev.Data) {

@@ -264,7 +264,7 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Re
 		totalTimer.Stop()
 		cancel(nil)
 	}
-	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, ctx: rctx, parent: ctx, finish: finish}
+	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, ctx: rctx, parent: ctx, finish: finish, start: p.clk.Now()}
 	resp := f.run()
 	if resp.Stream == nil {
 		finish()
@@ -282,6 +282,7 @@ type forwarding struct {
 	ctx    context.Context // request context with the total timeout
 	parent context.Context // the client's context
 	finish func()
+	start  time.Time // on the proxy's clock
 
 	tried   []*backend.Backend
 	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
@@ -295,10 +296,14 @@ func (f *forwarding) run() *exchange.Response {
 		opts.Budget.Request()
 	}
 	for attempt := 1; ; attempt++ {
-		t, permit, group, wait := f.pick()
+		t, permit, group, wait, limited := f.pick()
 		if t == nil {
 			if f.last != nil {
 				return f.last.response(f.rec)
+			}
+			if limited {
+				f.rec.ErrorKind = "backends_rate_limited"
+				return errorResponse(429, openai.ErrorForStatus(429, "every backend for model `"+f.req.Fields.Model+"` is rate limited; retry after the indicated time"), wait)
 			}
 			f.rec.ErrorKind = "no_backend"
 			return noBackend(f.req.Fields.Model, wait)
@@ -332,10 +337,24 @@ func (f *forwarding) run() *exchange.Response {
 		f.p.log.Info("failing over", "request_id", f.req.RequestID, "backend", t.Backend.Name, "error", fail.kind, "detail", fail.detail, "attempt", attempt)
 		if !fail.immediate {
 			if d := f.p.retryDelay(t.Retry, f.retries); d > 0 && !f.sleep(d) {
-				return fail.response(f.rec)
+				return f.ended(fail)
 			}
 		}
 	}
+}
+
+// ended answers a request whose client left, or whose total time ran out,
+// while it waited to try again.
+func (f *forwarding) ended(last *failure) *exchange.Response {
+	if f.parent.Err() != nil {
+		f.rec.ErrorKind = "client_cancel"
+		return routerError(499, "client went away")
+	}
+	if errors.Is(context.Cause(f.ctx), errTotal) {
+		f.rec.ErrorKind = "timeout_total"
+		return routerError(504, errTotal.Error())
+	}
+	return last.response(f.rec)
 }
 
 // sleep waits d on the proxy's clock; it reports false if the request ended first.
@@ -396,8 +415,9 @@ func (f *filter) Available(b *backend.Backend) bool {
 // pick chooses the next backend: the requested model's group first, then
 // its fallbacks, each with health; then, for groups whose healthy share is
 // below the panic threshold, again ignoring health. When nothing is
-// available it returns how long until something may be (for Retry-After).
-func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Duration) {
+// available it returns how long until something may be (for Retry-After),
+// and whether every candidate is only resting after a 429 (rate limited).
+func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Duration, bool) {
 	now := f.p.clk.Now()
 	key := f.req.HashKey()
 	flt := &filter{snap: f.snap, tried: f.tried, now: now}
@@ -419,16 +439,17 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 				}
 				t := f.snap.targets[b]
 				if t.Breaker == nil {
-					return t, resilience.Permit{}, g, 0
+					return t, resilience.Permit{}, g, 0, false
 				}
 				if permit, ok := t.Breaker.Allow(); ok {
-					return t, permit, g, 0
+					return t, permit, g, 0, false
 				}
 				flt.excluded = append(flt.excluded, b)
 			}
 		}
 	}
-	return nil, resilience.Permit{}, route.Group{}, f.nextAvailable(now)
+	wait, limited := f.nextAvailable(now)
+	return nil, resilience.Permit{}, route.Group{}, wait, limited
 }
 
 // panicking reports whether the share of g's backends that health allows is
@@ -470,25 +491,39 @@ func (f *forwarding) anyLeft() bool {
 }
 
 // nextAvailable estimates when a backend of the request's groups may take
-// traffic again: the earliest end of an open breaker or a cooldown.
-func (f *forwarding) nextAvailable(now time.Time) time.Duration {
+// traffic again: the earliest end of an open breaker or a cooldown. limited
+// reports whether every candidate that is not drained is cooling down after
+// a 429 and nothing else keeps it out.
+func (f *forwarding) nextAvailable(now time.Time) (wait time.Duration, limited bool) {
 	best := time.Duration(math.MaxInt64)
+	limited = true
+	seen := 0
 	for _, g := range f.res.Groups {
 		for _, b := range g.Backends {
+			if b.State.Drained() {
+				continue
+			}
+			seen++
+			cooling := false
 			if until := b.State.CooldownUntil(); until.After(now) {
 				best = min(best, until.Sub(now))
+				cooling = true
 			}
 			if t := f.snap.targets[b]; t.Breaker != nil {
 				if until := t.Breaker.OpenUntil(); until.After(now) {
 					best = min(best, until.Sub(now))
+					cooling = false
 				}
+			}
+			if !cooling {
+				limited = false
 			}
 		}
 	}
 	if best == time.Duration(math.MaxInt64) {
-		return 0
+		best = 0
 	}
-	return best
+	return best, limited && seen > 0
 }
 
 // body returns the request body for a target model, rewriting the model

@@ -104,6 +104,7 @@ func (s *stream) failed(w io.Writer, err error) (int64, error) {
 		return 0, nil
 	}
 	if a.f.parent.Err() != nil {
+		a.f.rec.ErrorKind = "client_cancel"
 		s.end(resilience.Ignored, "client_cancel")
 		return 0, errClientGone
 	}
