@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/limit"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/proxy"
 	"github.com/continuumhq/continuum/internal/resilience"
@@ -47,7 +49,12 @@ type Options struct {
 	LogOutput io.Writer
 	// LogLevel and LogFormat, when set, override logging.level and logging.format.
 	LogLevel, LogFormat string
+	// NoWatch disables reloading when the configuration file changes.
+	NoWatch bool
 }
+
+// watchDebounce coalesces the bursts of events an editor's save produces.
+const watchDebounce = 300 * time.Millisecond
 
 // App is a running router.
 type App struct {
@@ -58,12 +65,15 @@ type App struct {
 	started time.Time
 
 	mu      sync.Mutex // serialises reloads and snapshot rebuilds
+	reload  sync.Mutex // serialises whole reloads (read, validate, apply)
+	cfgSum  [32]byte   // SHA-256 of the configuration file last applied
 	cfg     *config.Config
 	members []*member
 	budget  *resilience.Budget
 
 	proxy      *proxy.Proxy
 	server     *server.Server
+	guard      guard
 	discovered <-chan struct{}
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
@@ -90,6 +100,11 @@ func New(opts Options) (*App, error) {
 	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), cfg: opts.Config, level: new(slog.LevelVar)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.log = a.newLogger(opts.Config.Logging)
+	if opts.ConfigPath != "" {
+		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
+			a.cfgSum = sha256.Sum256(data)
+		}
+	}
 
 	members, err := a.buildMembers(opts.Config, nil)
 	if err != nil {
@@ -101,6 +116,12 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	authn, lim, proxies, err := a.buildGuards(opts.Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.guard.gate = limit.NewConcurrency(0)
+	a.installGuards(opts.Config, authn, lim, proxies)
 	a.discovered = a.allDiscovered(members)
 	a.proxy = proxy.New(snap, proxy.Config{
 		Clock:      a.clk,
@@ -113,17 +134,21 @@ func New(opts Options) (*App, error) {
 		ReadTimeout: opts.Config.Server.ReadHeaderTimeout,
 		IdleTimeout: opts.Config.Server.IdleTimeout,
 	}, serverSettings(opts.Config), server.Deps{
-		Forwarder: a.proxy,
-		Catalog:   a.proxy,
-		Ready:     a.Ready,
-		Observer:  a,
-		Logger:    a.log,
+		Forwarder:    a.proxy,
+		Catalog:      a.proxy,
+		Ready:        a.Ready,
+		Observer:     a,
+		Logger:       a.log,
+		Authenticate: a.authenticate,
+		RateLimit:    a.rateLimit,
+		ClientIP:     a.clientIP,
+		Gate:         a.guard.gate,
 	})
 	return a, nil
 }
 
 func serverSettings(c *config.Config) server.Settings {
-	return server.Settings{MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader}
+	return server.Settings{MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader, CORS: corsSettings(c.Server.CORS)}
 }
 
 // seed derives a per-name seed from the app seed.
@@ -228,6 +253,18 @@ func (a *App) Start() error {
 		a.startLoops(m)
 	}
 	a.mu.Unlock()
+	if a.opts.ConfigPath != "" && !a.opts.NoWatch {
+		w, err := config.NewWatcher(a.opts.ConfigPath)
+		if err != nil {
+			a.log.Warn("not watching the configuration file; reload with SIGHUP or the admin API", "error", err)
+		} else {
+			a.loopWG.Add(1)
+			go func() {
+				defer a.loopWG.Done()
+				w.Run(a.ctx, watchDebounce, a.clk, a.fileChanged)
+			}()
+		}
+	}
 	for _, ln := range lns {
 		a.serveWG.Add(1)
 		go func() {

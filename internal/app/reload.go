@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +22,14 @@ func (a *App) Reload(trigger string) error {
 	if a.opts.ConfigPath == "" {
 		return errors.New("reload: the configuration was not loaded from a file")
 	}
+	a.reload.Lock()
+	defer a.reload.Unlock()
+	data, err := os.ReadFile(a.opts.ConfigPath)
+	if err != nil {
+		a.reloaded(trigger, false)
+		return fmt.Errorf("reload: %w", err)
+	}
+	sum := sha256.Sum256(data)
 	cfg, warns, err := config.Load(a.opts.ConfigPath)
 	for _, w := range warns {
 		a.log.Warn("configuration warning", "detail", w.String())
@@ -37,9 +48,33 @@ func (a *App) Reload(trigger string) error {
 		a.reloaded(trigger, false)
 		return err
 	}
+	a.cfgSum = sum
 	a.reloaded(trigger, true)
 	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
 	return nil
+}
+
+// fileChanged reloads after the watcher saw the configuration file change,
+// unless its content is what was last applied (editors touch files without
+// changing them; a failed reload is retried only when the file changes again).
+func (a *App) fileChanged() {
+	data, err := os.ReadFile(a.opts.ConfigPath)
+	if err != nil {
+		a.log.Warn("configuration file unreadable; keeping the running configuration", "error", err)
+		return
+	}
+	a.reload.Lock()
+	same := sha256.Sum256(data) == a.cfgSum
+	a.reload.Unlock()
+	if same {
+		return
+	}
+	if err := a.Reload("file"); err != nil {
+		a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
+		a.reload.Lock()
+		a.cfgSum = sha256.Sum256(data) // do not retry the same broken content
+		a.reload.Unlock()
+	}
 }
 
 // Apply installs a validated configuration: backends that keep their
@@ -65,12 +100,17 @@ func (a *App) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	authn, lim, proxies, err := a.buildGuards(cfg, a.guard.limiter.Load())
+	if err != nil {
+		return err
+	}
 	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
 		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
 	}
 
 	// Install, then restart background loops so they use the new settings.
 	a.proxy.Swap(snap)
+	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
 	kept := map[*member]bool{}

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -46,6 +48,58 @@ type Settings struct {
 	MaxBodySize int64
 	// ExposeBackend adds X-Continuum-Backend to proxied responses.
 	ExposeBackend bool
+	// CORS, when Enabled, answers preflight requests and adds CORS headers.
+	CORS CORS
+}
+
+// CORS is the cross-origin policy.
+type CORS struct {
+	Enabled bool
+	// AllowedOrigins lists allowed origins; "*" allows any.
+	AllowedOrigins   []string
+	AllowedMethods   []string
+	AllowedHeaders   []string
+	AllowCredentials bool
+	MaxAge           time.Duration
+}
+
+// ModelFilter says which models a caller may use. *auth.Principal implements it.
+type ModelFilter interface {
+	Allows(model string) bool
+}
+
+// Caller is who sent a request, as authentication saw it.
+type Caller struct {
+	// KeyID identifies the API key; "" for anonymous callers.
+	KeyID string
+	// Models restricts the models the caller may use; nil means all.
+	Models ModelFilter
+	// RatePerSecond and Burst are the key's own rate limit; zero means the default.
+	RatePerSecond float64
+	Burst         int
+}
+
+// AuthError is an authentication failure: a 401 with Message; Reason is a
+// metric label (missing, invalid, disabled, expired).
+type AuthError struct{ Reason, Message string }
+
+func (e *AuthError) Error() string { return e.Message }
+
+// RateDecision is a rate limiter's answer for one request.
+type RateDecision struct {
+	Allowed    bool
+	Limited    bool   // some limit applied (the x-ratelimit headers are sent)
+	Scope      string // the deciding limit: global, api_key, client
+	Limit      int
+	Remaining  int
+	Reset      time.Duration
+	RetryAfter time.Duration
+}
+
+// Gate admits requests up to a concurrency limit. *limit.Concurrency implements it.
+type Gate interface {
+	TryAcquire() bool
+	Release()
 }
 
 // Deps are the listener's collaborators. Forwarder and Catalog are required.
@@ -61,6 +115,16 @@ type Deps struct {
 	Extra func(ctx *fasthttp.RequestCtx) bool
 	// Logger receives listener errors. Nil discards them.
 	Logger *slog.Logger
+	// Authenticate checks a request's credential (nil when none was sent)
+	// and returns the caller, or an *AuthError. Nil means every caller is anonymous.
+	Authenticate func(credential []byte) (Caller, error)
+	// RateLimit decides whether a caller from ip may send a request now. Nil means no rate limits.
+	RateLimit func(c *Caller, ip netip.Addr) RateDecision
+	// ClientIP derives the client's address from the peer address and its
+	// X-Forwarded-For header. Nil means the peer address.
+	ClientIP func(peer netip.Addr, xff []byte) netip.Addr
+	// Gate sheds load above a number of requests in flight. Nil means no limit.
+	Gate Gate
 }
 
 // Options fix the listener's connection behaviour.
@@ -162,6 +226,9 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
+		return
+	}
 	path := ctx.Path()
 	switch string(path) {
 	case "/v1/chat/completions":
@@ -219,7 +286,21 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 	if !s.allowGet(ctx) {
 		return
 	}
+	rec := &exchange.Record{Start: time.Now(), Endpoint: "models"}
+	caller, ok := s.authenticate(ctx, rec)
+	if !ok {
+		return
+	}
 	all := s.deps.Catalog.Models()
+	if caller.Models != nil {
+		allowed := make([]openai.Model, 0, len(all))
+		for _, m := range all {
+			if caller.Models.Allows(m.ID) {
+				allowed = append(allowed, m)
+			}
+		}
+		all = allowed
+	}
 	var body []byte
 	if id == "" {
 		list := openai.ModelList{Object: "list", Data: all}
@@ -256,6 +337,44 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		s.reject(ctx, rec, 405, openai.ErrorForStatus(405, "method "+string(ctx.Method())+" is not allowed here; use POST"))
 		return
 	}
+	gate := s.deps.Gate
+	if gate != nil && !gate.TryAcquire() {
+		rec.ErrorKind = "load_shed"
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.reject(ctx, rec, 503, openai.NewError(openai.TypeNoBackend, "server_overloaded",
+			"", "the router is at its limit of concurrent requests; retry shortly"))
+		return
+	}
+	// A stream holds its slot until it has been written, not only until the
+	// handler returns.
+	streaming := false
+	defer func() {
+		if gate != nil && !streaming {
+			gate.Release()
+		}
+	}()
+	caller, ok := s.authenticate(ctx, rec)
+	if !ok {
+		return
+	}
+	ip := s.clientIP(ctx)
+	if s.deps.RateLimit != nil {
+		d := s.deps.RateLimit(&caller, ip)
+		if d.Limited {
+			h := &ctx.Response.Header
+			h.Set("x-ratelimit-limit-requests", strconv.Itoa(d.Limit))
+			h.Set("x-ratelimit-remaining-requests", strconv.Itoa(d.Remaining))
+			h.Set("x-ratelimit-reset-requests", formatReset(d.Reset))
+		}
+		if !d.Allowed {
+			secs := int64((d.RetryAfter + time.Second - 1) / time.Second)
+			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			rec.ErrorKind = "rate_limited_" + d.Scope
+			s.reject(ctx, rec, 429, openai.NewError(openai.TypeRateLimit, openai.CodeRateLimit, "",
+				"rate limit exceeded ("+d.Scope+"); retry after the time in the Retry-After header"))
+			return
+		}
+	}
 	body := ctx.PostBody()
 	fields, err := openai.ParseFields(body)
 	if err != nil {
@@ -265,6 +384,12 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		return
 	}
 	rec.Model, rec.Stream = fields.Model, fields.Stream
+	if caller.Models != nil && !caller.Models.Allows(fields.Model) {
+		rec.ErrorKind = "model_forbidden"
+		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, openai.CodeModelNotAllowed, "model",
+			"this API key may not use model `"+fields.Model+"`"))
+		return
+	}
 	if fields.Stream && !ep.Streams() {
 		s.reject(ctx, rec, 400, openai.NewError(openai.TypeInvalidRequest, "unsupported_parameter", "stream", "this endpoint does not stream"))
 		return
@@ -278,6 +403,9 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		ClientIP:   forwardedFor(ctx),
 		Forward:    forwardVisitor(&ctx.Request.Header),
 		Record:     rec,
+	}
+	if caller.Models != nil {
+		req.ModelAllowed = caller.Models.Allows
 	}
 	rctx, cancel := context.WithCancelCause(s.base)
 	stopWatch := watchConn(ctx.Conn(), func() { cancel(errClientGone) })
@@ -297,7 +425,8 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		s.done(rec)
 		return
 	}
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, stopWatch: stopWatch, cancel: cancel, rec: rec}, -1)
+	streaming = true
+	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, stopWatch: stopWatch, cancel: cancel, rec: rec, gate: gate}, -1)
 }
 
 var errClientGone = errors.New("client closed the connection")
@@ -337,6 +466,7 @@ type streamBody struct {
 	stopWatch func()
 	cancel    context.CancelCauseFunc
 	rec       *exchange.Record
+	gate      Gate
 	finished  bool
 }
 
@@ -365,6 +495,9 @@ func (b *streamBody) finish() {
 	b.finished = true
 	b.stopWatch()
 	b.cancel(nil)
+	if b.gate != nil {
+		b.gate.Release()
+	}
 	b.s.done(b.rec)
 }
 
@@ -393,13 +526,121 @@ func printable(v []byte) bool {
 }
 
 // forwardedFor returns the X-Forwarded-For value to send upstream: the
-// client's own list, if any, followed by the client's address.
+// list the request arrived with, if any, followed by the peer's address.
 func forwardedFor(ctx *fasthttp.RequestCtx) string {
-	ip := ctx.RemoteIP().String()
+	peer := ctx.RemoteIP().String()
 	if prior := ctx.Request.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
-		return string(prior) + ", " + ip
+		return string(prior) + ", " + peer
 	}
-	return ip
+	return peer
+}
+
+// clientIP is the client's address as rate limits see it.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	var peer netip.Addr
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		peer, _ = netip.AddrFromSlice(tcp.IP)
+		peer = peer.Unmap()
+	}
+	if s.deps.ClientIP == nil {
+		return peer
+	}
+	return s.deps.ClientIP(peer, ctx.Request.Header.Peek("X-Forwarded-For"))
+}
+
+// authenticate runs the authenticator; on failure it answers 401 and
+// returns false.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, rec *exchange.Record) (Caller, bool) {
+	if s.deps.Authenticate == nil {
+		return Caller{}, true
+	}
+	c, err := s.deps.Authenticate(credential(&ctx.Request.Header))
+	if err != nil {
+		reason := "invalid"
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			reason = ae.Reason
+		}
+		rec.ErrorKind = "auth_" + reason
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="continuum"`)
+		s.reject(ctx, rec, 401, openai.NewError(openai.TypeAuthentication, openai.CodeInvalidAPIKey, "", err.Error()))
+		return Caller{}, false
+	}
+	rec.KeyID = c.KeyID
+	return c, true
+}
+
+// credential returns the API key a request carries: "Authorization: Bearer
+// <key>", else "X-Api-Key", else "Api-Key" (Azure style); nil when none.
+func credential(h *fasthttp.RequestHeader) []byte {
+	if v := h.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
+		return bytes.TrimSpace(v[7:])
+	}
+	if v := h.Peek("X-Api-Key"); len(v) > 0 {
+		return bytes.TrimSpace(v)
+	}
+	if v := h.Peek("Api-Key"); len(v) > 0 {
+		return bytes.TrimSpace(v)
+	}
+	return nil
+}
+
+// formatReset formats a duration as OpenAI's x-ratelimit-reset-requests
+// ("1s", "6m0s", "120ms"), rounded up to the millisecond.
+func formatReset(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
+	return d.String()
+}
+
+// cors applies the CORS policy; it answers preflight requests itself and
+// then returns true.
+func (s *Server) cors(ctx *fasthttp.RequestCtx, c *CORS) bool {
+	origin := ctx.Request.Header.Peek("Origin")
+	if len(origin) == 0 {
+		return false
+	}
+	allowed, any := false, false
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			allowed, any = true, true
+			break
+		}
+		if strings.EqualFold(o, string(origin)) {
+			allowed = true
+			break
+		}
+	}
+	h := &ctx.Response.Header
+	h.Add("Vary", "Origin")
+	if !allowed {
+		return false
+	}
+	if any && !c.AllowCredentials {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.SetBytesV("Access-Control-Allow-Origin", origin)
+	}
+	if c.AllowCredentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id, X-Continuum-Backend, Retry-After, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests")
+	if !ctx.IsOptions() || len(ctx.Request.Header.Peek("Access-Control-Request-Method")) == 0 {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", strings.Join(c.AllowedMethods, ", "))
+	if len(c.AllowedHeaders) > 0 {
+		h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ", "))
+	} else if req := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(req) > 0 {
+		h.SetBytesV("Access-Control-Allow-Headers", req)
+	}
+	if c.MaxAge > 0 {
+		h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+	}
+	ctx.SetStatusCode(204)
+	return true
 }
 
 func forwardVisitor(h *fasthttp.RequestHeader) func(visit func(name, value []byte)) {

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	"github.com/continuumhq/continuum/internal/auth"
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/limit"
+	"github.com/continuumhq/continuum/internal/server"
+)
+
+// guard holds the request guards that a reload replaces: API keys, rate
+// limits, trusted proxies and the concurrency gate.
+type guard struct {
+	auth      atomic.Pointer[auth.Authenticator]
+	limiter   atomic.Pointer[limit.Limiter]
+	proxies   atomic.Pointer[proxySettings]
+	gate      *limit.Concurrency
+	authCount atomic.Int32 // configured keys, for a startup note
+}
+
+type proxySettings struct {
+	trusted   []netip.Prefix
+	rightmost bool
+}
+
+// buildGuards validates and builds the guards of cfg without installing them.
+func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth.Authenticator, *limit.Limiter, *proxySettings, error) {
+	mode, err := auth.ParseMode(cfg.APIKeys.Mode)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("api_keys.mode: %w", err)
+	}
+	keys := make([]auth.Key, 0, len(cfg.APIKeys.Keys))
+	keyLimits := false
+	for _, k := range cfg.APIKeys.Keys {
+		keys = append(keys, auth.Key{
+			Secret: k.Key, ID: k.ID, Name: k.Name, Scopes: k.Scopes, Models: k.Models,
+			Enabled: k.Enabled, ExpiresAt: k.ExpiresAt,
+			RatePerSecond: k.RateLimit.RequestsPerSecond, Burst: k.RateLimit.BurstCapacity,
+		})
+		if k.RateLimit.RequestsPerSecond > 0 {
+			keyLimits = true
+		}
+	}
+	authn, err := auth.New(mode, keys, a.clk)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("api_keys: %w", err)
+	}
+
+	rl := cfg.RateLimiting
+	proxies := &proxySettings{rightmost: rl.UseRightmostXFF}
+	for _, p := range rl.TrustedProxies {
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("rate_limiting.trusted_proxies: %w", err)
+		}
+		proxies.trusted = append(proxies.trusted, pfx)
+	}
+	if !rl.Enabled && !keyLimits {
+		return authn, nil, proxies, nil
+	}
+	lc := limit.Config{}
+	if rl.Enabled {
+		lc.Global = limit.Spec{RatePerSecond: rl.Limits.Global.RequestsPerSecond, Burst: rl.Limits.Global.BurstCapacity}
+		lc.PerKey = limit.Spec{RatePerSecond: rl.Limits.PerAPIKey.RequestsPerSecond, Burst: rl.Limits.PerAPIKey.BurstCapacity}
+		lc.PerClient = limit.Spec{RatePerSecond: rl.Limits.PerClient.RequestsPerSecond, Burst: rl.Limits.PerClient.BurstCapacity}
+		for _, w := range rl.Whitelist {
+			pfx, err := parsePrefix(w)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("rate_limiting.whitelist: %w", err)
+			}
+			lc.Whitelist = append(lc.Whitelist, pfx)
+		}
+		// bypass_keys may name a key by its value or by its id.
+		for _, b := range rl.BypassKeys {
+			id := b
+			for _, k := range cfg.APIKeys.Keys {
+				if k.Key == b {
+					id = k.ID
+				}
+			}
+			lc.BypassKeys = append(lc.BypassKeys, id)
+		}
+	}
+	if prevLimiter != nil {
+		prevLimiter.Reconfigure(lc)
+		return authn, prevLimiter, proxies, nil
+	}
+	return authn, limit.New(lc, a.clk), proxies, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), nil
+}
+
+// installGuards makes built guards current.
+func (a *App) installGuards(cfg *config.Config, authn *auth.Authenticator, lim *limit.Limiter, proxies *proxySettings) {
+	a.guard.auth.Store(authn)
+	a.guard.limiter.Store(lim)
+	a.guard.proxies.Store(proxies)
+	a.guard.gate.SetMax(cfg.Server.MaxConcurrentRequests)
+	a.guard.authCount.Store(int32(len(cfg.APIKeys.Keys)))
+}
+
+// authenticate implements server.Deps.Authenticate.
+func (a *App) authenticate(credential []byte) (server.Caller, error) {
+	p, err := a.guard.auth.Load().Authenticate(credential)
+	if err != nil {
+		reason := "invalid"
+		switch err {
+		case auth.ErrMissing:
+			reason = "missing"
+		case auth.ErrDisabled:
+			reason = "disabled"
+		case auth.ErrExpired:
+			reason = "expired"
+		}
+		return server.Caller{}, &server.AuthError{Reason: reason, Message: err.Error()}
+	}
+	if p.Anonymous() {
+		return server.Caller{}, nil
+	}
+	return server.Caller{KeyID: p.KeyID, Models: p, RatePerSecond: p.RatePerSecond, Burst: p.Burst}, nil
+}
+
+// rateLimit implements server.Deps.RateLimit.
+func (a *App) rateLimit(c *server.Caller, ip netip.Addr) server.RateDecision {
+	l := a.guard.limiter.Load()
+	if l == nil {
+		return server.RateDecision{Allowed: true}
+	}
+	d := l.Allow(c.KeyID, limit.Spec{RatePerSecond: c.RatePerSecond, Burst: c.Burst}, ip)
+	return server.RateDecision{
+		Allowed: d.Allowed, Limited: d.Scope != "", Scope: d.Scope,
+		Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter,
+	}
+}
+
+// clientIP implements server.Deps.ClientIP.
+func (a *App) clientIP(peer netip.Addr, xff []byte) netip.Addr {
+	p := a.guard.proxies.Load()
+	if len(p.trusted) == 0 {
+		return peer
+	}
+	return limit.ClientIP(peer, xff, p.trusted, p.rightmost)
+}
+
+func corsSettings(c config.CORSConfig) server.CORS {
+	return server.CORS{
+		Enabled: c.Enabled, AllowedOrigins: c.AllowedOrigins, AllowedMethods: c.AllowedMethods,
+		AllowedHeaders: c.AllowedHeaders, AllowCredentials: c.AllowCredentials, MaxAge: c.MaxAge,
+	}
+}
