@@ -224,11 +224,13 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("serve", "serve [-c FILE] [--listen ADDR]", env)
 	var path, logLevel, logFormat string
 	var listen listFlag
+	var noWatch bool
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
 	fs.StringVar(&logLevel, "log-level", "", "log `level`: debug, info, warn, error (env CONTINUUM_LOG_LEVEL; default logging.level)")
 	fs.StringVar(&logFormat, "log-format", "", "log `format`: text or json (env CONTINUUM_LOG_FORMAT; default logging.format)")
+	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -259,7 +261,7 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 		}
 		return ExitFailure
 	}
-	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: env.Stderr, LogLevel: logLevel, LogFormat: logFormat})
+	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: env.Stderr, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure
