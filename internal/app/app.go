@@ -14,15 +14,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/continuumhq/continuum/internal/admin"
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/limit"
+	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/proxy"
 	"github.com/continuumhq/continuum/internal/resilience"
@@ -71,10 +78,17 @@ type App struct {
 	members []*member
 	budget  *resilience.Budget
 
-	proxy      *proxy.Proxy
-	server     *server.Server
-	guard      guard
-	discovered <-chan struct{}
+	live         atomic.Pointer[[]*member] // members, for lock-free readers
+	proxy        *proxy.Proxy
+	server       *server.Server
+	guard        guard
+	registry     *prometheus.Registry
+	adminHandler http.Handler
+	adminServer  *http.Server
+	adminAddr    net.Addr
+	metrics      *metrics.Metrics
+	extra        func(ctx *fasthttp.RequestCtx) bool
+	discovered   <-chan struct{}
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -111,6 +125,13 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.members = members
+	a.live.Store(&members)
+	a.registry = prometheus.NewRegistry()
+	a.metrics, err = metrics.New(a.registry, versionString())
+	if err != nil {
+		return nil, err
+	}
+	a.metrics.SetBackendSource(a.backendStats)
 	a.budget = resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, a.budget)
 	if err != nil {
@@ -143,7 +164,11 @@ func New(opts Options) (*App, error) {
 		RateLimit:    a.rateLimit,
 		ClientIP:     a.clientIP,
 		Gate:         a.guard.gate,
+		Extra:        a.serveExtra,
 	})
+	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
+	a.extra = a.buildExtra(opts.Config)
+	a.metrics.ObserveReload("success")
 	return a, nil
 }
 
@@ -248,6 +273,12 @@ func (a *App) Start() error {
 		}
 	}
 	a.listeners = lns
+	if err := a.startAdmin(); err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
 	a.mu.Lock()
 	for _, m := range a.members {
 		a.startLoops(m)
@@ -405,9 +436,7 @@ func (a *App) rebuild() {
 // Ready reports whether at least one backend could take a request now.
 func (a *App) Ready() bool {
 	now := a.clk.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, m := range a.members {
+	for _, m := range *a.live.Load() {
 		if m.usable(now) && len(m.backend.ServedModels()) > 0 {
 			return true
 		}
@@ -426,6 +455,9 @@ func (a *App) Models() []openai.Model { return a.proxy.Models() }
 // finish until ctx ends, then stops the background loops.
 func (a *App) Shutdown(ctx context.Context) error {
 	err := a.server.Shutdown(ctx)
+	if a.adminServer != nil {
+		_ = a.adminServer.Shutdown(ctx)
+	}
 	a.cancel()
 	a.serveWG.Wait()
 	a.loopWG.Wait()

@@ -2,15 +2,36 @@ package app
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/exchange"
+	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
 
-// RequestDone writes the access log line of a finished request.
+// RequestDone records a finished request: metrics and the access log line.
 func (a *App) RequestDone(rec *exchange.Record) {
+	a.metrics.ObserveRequest(metrics.Request{
+		Endpoint: rec.Endpoint, Model: rec.Routed, Backend: rec.Backend, Status: rec.Status, Stream: rec.Stream,
+		Duration: rec.Duration, TTFT: rec.TTFT, Overhead: rec.Overhead,
+		PromptTokens: rec.Prompt, CompletionTokens: rec.Completion, HasUsage: rec.HasUsage, Aborted: rec.Aborted,
+	})
+	switch k := rec.ErrorKind; {
+	case k == "load_shed":
+		a.metrics.ObserveLoadShed()
+	case strings.HasPrefix(k, "rate_limited_"):
+		a.metrics.ObserveRateLimited(strings.TrimPrefix(k, "rate_limited_"))
+	case strings.HasPrefix(k, "auth_"):
+		a.metrics.ObserveAuthFailure(strings.TrimPrefix(k, "auth_"))
+	case k == "model_forbidden":
+		a.metrics.ObserveAuthFailure("forbidden_model")
+	}
+	a.accessLog(rec)
+}
+
+func (a *App) accessLog(rec *exchange.Record) {
 	level := slog.LevelInfo
 	if rec.Status >= 500 || rec.Aborted {
 		level = slog.LevelWarn
@@ -28,6 +49,7 @@ func (a *App) RequestDone(rec *exchange.Record) {
 		slog.Bool("stream", rec.Stream),
 		slog.Duration("ttft", rec.TTFT.Round(time.Microsecond)),
 		slog.Duration("duration", rec.Duration.Round(time.Microsecond)),
+		slog.Duration("overhead", rec.Overhead.Round(time.Microsecond)),
 	}
 	if rec.KeyID != "" {
 		attrs = append(attrs, slog.String("key_id", rec.KeyID))
@@ -48,26 +70,55 @@ func (a *App) RequestDone(rec *exchange.Record) {
 }
 
 // AttemptDone implements proxy.Observer.
-func (a *App) AttemptDone(backendName string, outcome resilience.Outcome, kind string) {}
+func (a *App) AttemptDone(backendName string, outcome resilience.Outcome, kind string) {
+	a.metrics.ObserveAttempt(backendName, outcome.String(), kind)
+}
 
 // Retried implements proxy.Observer.
-func (a *App) Retried(backendName, kind string) {}
+func (a *App) Retried(backendName, kind string) { a.metrics.ObserveRetry(backendName, kind) }
 
 // BudgetExhausted implements proxy.Observer.
-func (a *App) BudgetExhausted() {}
+func (a *App) BudgetExhausted() { a.metrics.ObserveBudgetExhausted() }
 
 func (a *App) healthChanged(name string, from, to backend.Health) {
+	a.metrics.ObserveHealthChange(name, to.String())
 	a.log.Info("backend health changed", "backend", name, "from", from.String(), "to", to.String())
+}
+
+// backendStats feeds the per-backend gauges at scrape time.
+func (a *App) backendStats() []metrics.BackendStat {
+	now := a.clk.Now()
+	members := *a.live.Load()
+	out := make([]metrics.BackendStat, len(members))
+	for i, m := range members {
+		st := m.backend.State
+		breaker := "disabled"
+		if m.breaker != nil {
+			breaker = m.breaker.State().String()
+		}
+		out[i] = metrics.BackendStat{
+			Name: m.backend.Name, Up: m.usable(now), Health: st.Health().String(), Breaker: breaker,
+			InFlight: st.InFlight(), ErrorRate: st.ErrorRate(), Drained: st.Drained(),
+		}
+	}
+	return out
 }
 
 // breakerHooks logs a backend's breaker transitions.
 func (a *App) breakerHooks(name string) resilience.Hooks {
 	return resilience.Hooks{
 		OnOpen: func(d time.Duration, reason string) {
+			a.metrics.ObserveBreaker(name, "open")
 			a.log.Warn("circuit breaker opened", "backend", name, "open_for", d, "reason", reason)
 		},
-		OnHalfOpen: func() { a.log.Info("circuit breaker half-open", "backend", name) },
-		OnClose:    func() { a.log.Info("circuit breaker closed", "backend", name) },
-		OnReject:   func() {},
+		OnHalfOpen: func() {
+			a.metrics.ObserveBreaker(name, "half_open")
+			a.log.Info("circuit breaker half-open", "backend", name)
+		},
+		OnClose: func() {
+			a.metrics.ObserveBreaker(name, "closed")
+			a.log.Info("circuit breaker closed", "backend", name)
+		},
+		OnReject: func() { a.metrics.ObserveBreaker(name, "rejected") },
 	}
 }

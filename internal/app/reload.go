@@ -112,6 +112,12 @@ func (a *App) Apply(cfg *config.Config) error {
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))
+	if old.Metrics != cfg.Metrics || old.Admin.BindAddress != cfg.Admin.BindAddress {
+		if old.Admin.BindAddress != cfg.Admin.BindAddress {
+			a.log.Warn("admin.bind_address changed; restart to move the admin API")
+		}
+	}
+	a.extra = a.buildExtra(cfg)
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
 	kept := map[*member]bool{}
 	for _, m := range members {
@@ -133,6 +139,7 @@ func (a *App) Apply(cfg *config.Config) error {
 		}
 	}
 	a.cfg, a.members, a.budget = cfg, members, budget
+	a.live.Store(&members)
 	if a.listeners != nil {
 		for _, m := range members {
 			a.startLoops(m)
@@ -182,4 +189,10 @@ func (a *App) discoverNew(members []*member) {
 }
 
 // reloaded records a reload attempt's result.
-func (a *App) reloaded(trigger string, ok bool) {}
+func (a *App) reloaded(trigger string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	a.metrics.ObserveReload(result)
+}

@@ -27,9 +27,7 @@ type BackendStatus struct {
 
 // Backends returns the state of every configured backend, in configuration order.
 func (a *App) Backends() []BackendStatus {
-	a.mu.Lock()
-	members := a.members
-	a.mu.Unlock()
+	members := *a.live.Load()
 	now := a.clk.Now()
 	out := make([]BackendStatus, 0, len(members))
 	for _, m := range members {

@@ -226,6 +226,9 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	reqID := requestID(ctx)
+	ctx.Response.Header.Set("X-Request-Id", reqID)
+	ctx.SetUserValue(requestIDKey, reqID)
 	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
 		return
 	}
@@ -329,9 +332,8 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	start := time.Now()
 	st := s.settings.Load()
 	rec := &exchange.Record{Start: start, Endpoint: ep.String()}
-	reqID := requestID(ctx)
+	reqID, _ := ctx.UserValue(requestIDKey).(string)
 	rec.RequestID = reqID
-	ctx.Response.Header.Set("X-Request-Id", reqID)
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
 		s.reject(ctx, rec, 405, openai.ErrorForStatus(405, "method "+string(ctx.Method())+" is not allowed here; use POST"))
@@ -430,6 +432,9 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 }
 
 var errClientGone = errors.New("client closed the connection")
+
+// requestIDKey is the user-value key of the request id on a RequestCtx.
+const requestIDKey = "continuum.request_id"
 
 func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, status int, e openai.Error) {
 	writeError(ctx, status, e)

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/continuumhq/continuum/internal/admin"
+)
+
+// adminSource adapts the App to the admin API.
+type adminSource struct{ a *App }
+
+func (s adminSource) Backends() []admin.Backend {
+	list := s.a.Backends()
+	out := make([]admin.Backend, len(list))
+	for i, b := range list {
+		ab := admin.Backend{
+			Name: b.Name, Type: b.Type, URL: b.URL, Weight: b.Weight, Models: b.Models,
+			Health: b.Health, Breaker: b.Breaker, InFlight: b.InFlight, ErrorRate: b.ErrorRate,
+			Requests: b.Requests, Failures: b.Failures, Drained: b.Drained,
+			LatencyMS: float64(b.Latency) / float64(time.Millisecond),
+		}
+		if !b.BreakerOpenUntil.IsZero() {
+			t := b.BreakerOpenUntil
+			ab.BreakerOpenUntil = &t
+		}
+		if !b.CooldownUntil.IsZero() {
+			t := b.CooldownUntil
+			ab.CooldownUntil = &t
+		}
+		out[i] = ab
+	}
+	return out
+}
+
+func (s adminSource) SetDrained(name string, drained bool) error {
+	err := s.a.SetDrained(name, drained)
+	if errors.Is(err, ErrUnknownBackend) {
+		return errors.Join(admin.ErrNotFound, err)
+	}
+	return err
+}
+
+func (s adminSource) Reload(context.Context) error { return s.a.Reload("admin") }
+
+func (s adminSource) Config() any {
+	s.a.mu.Lock()
+	defer s.a.mu.Unlock()
+	return s.a.cfg.Redacted()
+}
+
+// adminAuth returns the current admin.auth block.
+func (a *App) adminAuth() admin.Auth {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.cfg.Admin.Auth
+	return admin.Auth{Method: c.Method, Token: c.Token, Username: c.Username, Password: c.Password}
+}
+
+// startAdmin serves the admin API on its own address when admin.bind_address is set.
+func (a *App) startAdmin() error {
+	addr := a.cfg.Admin.BindAddress
+	if addr == "" {
+		return nil
+	}
+	ln, err := listen(addr, a.cfg.Server.SocketMode)
+	if err != nil {
+		return err
+	}
+	a.adminServer = &http.Server{Handler: a.adminHandler, ReadHeaderTimeout: 10 * time.Second}
+	a.serveWG.Add(1)
+	go func() {
+		defer a.serveWG.Done()
+		if err := a.adminServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin listener stopped", "error", err)
+		}
+	}()
+	a.adminAddr = ln.Addr()
+	a.log.Info("admin API listening", "address", displayAddr(ln.Addr()))
+	return nil
+}
+
+// AdminAddr returns the admin API's own listener address, or nil when the
+// admin API shares the main listener.
+func (a *App) AdminAddr() net.Addr { return a.adminAddr }
