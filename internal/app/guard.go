@@ -51,6 +51,9 @@ func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth
 	}
 
 	rl := cfg.RateLimiting
+	if rl.Enabled && rl.Storage == "redis" {
+		a.log.Warn("rate_limiting.storage: redis is not supported yet; limits are kept in this process's memory")
+	}
 	proxies := &proxySettings{rightmost: rl.UseRightmostXFF}
 	for _, p := range rl.TrustedProxies {
 		pfx, err := parsePrefix(p)

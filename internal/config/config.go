@@ -321,8 +321,9 @@ type LoggingConfig struct {
 // APIKeysConfig configures client API keys. In YAML it is either this
 // mapping or directly the list of keys.
 type APIKeysConfig struct {
-	// Mode is permissive (requests without a key are allowed; a key that is
-	// given must be valid) or blocking (every /v1 request needs a valid key).
+	// Mode is permissive (a valid key gets its models and rate limit; any
+	// other request, with no key or an unknown, disabled or expired one, is
+	// served anonymously) or blocking (every /v1 request needs a valid key).
 	// Default "permissive".
 	Mode string `yaml:"mode"`
 	// Keys lists the keys. Load appends the keys of File. Default: none.
@@ -414,7 +415,7 @@ type RateLimitConfig struct {
 	Limits RateLimits `yaml:"limits"`
 	// Whitelist lists client IPs or CIDRs that are never limited. Default: none.
 	Whitelist []string `yaml:"whitelist"`
-	// BypassKeys lists API keys that are never limited. Default: none.
+	// BypassKeys lists API keys (by value or by id) that are never limited. Default: none.
 	BypassKeys []string `yaml:"bypass_keys"`
 	// TrustedProxies lists the proxies (IPs or CIDRs) whose X-Forwarded-For
 	// header is believed. Default: none, so the header is ignored.
@@ -429,7 +430,8 @@ type RateLimitConfig struct {
 type RateLimits struct {
 	// PerAPIKey limits each API key. Default: no limit.
 	PerAPIKey RateSpec `yaml:"per_api_key"`
-	// PerClient limits each client (API key, else client address). Default:
+	// PerClient limits each client address (every request, with or without
+	// a key; behind trusted proxies, the X-Forwarded-For address). Default:
 	// no limit.
 	PerClient RateSpec `yaml:"per_client"`
 	// Global limits all requests together. Default: no limit.

@@ -95,7 +95,7 @@ fallback:
   fallback_chains: {}
 
 cache:
-  model_cache_ttl: 60s                  # how long /v1/models is cached (0: not cached)
+  model_cache_ttl: 60s                  # how often discovered model lists are refreshed (0: 60s)
 
 # Timeouts and retries. Every duration may be 0 for "no limit".
 request:
@@ -139,15 +139,19 @@ health_checks:
   endpoint: ""                          # empty: /v1/models (ollama: /api/tags)
   warmup_check_interval: 1s             # probe interval while a backend answers 503 (loading)
   max_warmup_duration: 300s             # then it is marked down (0: no limit)
-  panic_threshold: 0.5                  # below this healthy fraction, ignore health (0: off)
+  # When fewer than this fraction of a model's backends are healthy, health is
+  # ignored for that model (breakers still apply) instead of refusing traffic.
+  # 0: only when none is healthy. 1: whenever one is not.
+  panic_threshold: 0.5
 
 logging:
   level: info                           # debug | info | warn | error
   format: text                          # text | json
 
 api_keys:
-  # permissive: requests without a key are allowed (a key given must be valid);
-  # blocking: every /v1 request needs a valid key.
+  # permissive: a request with a valid key gets that key's models and rate
+  # limit; any other request (no key, unknown, disabled or expired key) is
+  # served anonymously. blocking: every /v1 request needs a valid key (401).
   mode: permissive
   # More keys in a YAML file (a list, or a mapping with api_keys), relative to
   # this file. Empty: none.

@@ -89,7 +89,8 @@ type Record struct {
 	Stream     bool
 	TTFT       time.Duration // time to first content token (streams) or to the full answer
 	Duration   time.Duration
-	Overhead   time.Duration // time spent in the router itself
+	Waited     time.Duration // wall time spent waiting on backends and in retry backoffs before commit
+	Overhead   time.Duration // time spent in the router itself: time to commit minus Waited
 	Prompt     int           // usage.prompt_tokens
 	Completion int           // usage.completion_tokens
 	HasUsage   bool

@@ -55,15 +55,17 @@ type attempt struct {
 }
 
 func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
+	// Wall time, not the injected clock: this measures where real time goes.
+	waitStart := time.Now()
+	defer func() { f.rec.Waited += time.Since(waitStart) }()
 	a := &attempt{f: f, t: t, permit: permit, start: f.p.clk.Now()}
 	a.ctx, a.cancel = context.WithCancelCause(f.ctx)
 	t.Backend.State.Acquire()
-	ft := t.FirstTokenTimeout
-	if ft <= 0 {
-		ft = 30 * time.Second
+	var firstToken clock.Timer = stoppedTimer{}
+	if t.FirstTokenTimeout > 0 {
+		firstToken = f.p.clk.AfterFunc(t.FirstTokenTimeout, func() { a.cancel(errFirstToken) })
+		a.timers = append(a.timers, firstToken)
 	}
-	firstToken := f.p.clk.AfterFunc(ft, func() { a.cancel(errFirstToken) })
-	a.timers = append(a.timers, firstToken)
 	if t.Timeout > 0 {
 		a.timers = append(a.timers, f.p.clk.AfterFunc(t.Timeout, func() { a.cancel(errAttempt) }))
 	}
@@ -248,6 +250,13 @@ func (a *attempt) end(outcome resilience.Outcome, kind string) {
 	}
 	a.f.p.observer.AttemptDone(a.t.Backend.Name, outcome, kind)
 }
+
+// stoppedTimer stands for a timeout that is not set.
+type stoppedTimer struct{}
+
+func (stoppedTimer) C() <-chan time.Time      { return nil }
+func (stoppedTimer) Stop() bool               { return false }
+func (stoppedTimer) Reset(time.Duration) bool { return false }
 
 // passHeaders keeps the backend's end-to-end response headers.
 func passHeaders(h upstream.Header) []exchange.Field {

@@ -71,9 +71,9 @@ type Target struct {
 	// Health receives passive outcomes; nil means none.
 	Health PassiveHealth
 	// FirstTokenTimeout bounds, per attempt, the wait for the first content
-	// event of a stream or for the whole body otherwise. Zero means 30s.
+	// event of a stream or for the whole body otherwise. Zero means no limit.
 	FirstTokenTimeout time.Duration
-	// IdleTimeout bounds the gap between two stream events. Zero means 60s.
+	// IdleTimeout bounds the gap between two stream events. Zero means no limit.
 	IdleTimeout time.Duration
 	// Timeout bounds one attempt on this backend, stream included. Zero means
 	// no limit beyond the request's total timeout.
@@ -86,7 +86,7 @@ type Target struct {
 type Options struct {
 	// Strategy is the balancing policy name (balance.Canonical). "" means RoundRobin.
 	Strategy string
-	// Timeout bounds a whole request, retries and stream included. Zero means 180s.
+	// Timeout bounds a whole request, retries and stream included. Zero means no limit.
 	Timeout time.Duration
 	// MaxAttempts bounds attempts per request, the first included. Zero means 3.
 	MaxAttempts int
@@ -109,9 +109,6 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Strategy == "" {
 		o.Strategy = balance.RoundRobinName
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 180 * time.Second
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 3
@@ -259,9 +256,14 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Re
 	rec.Routed = res.Model
 
 	rctx, cancel := context.WithCancelCause(ctx)
-	totalTimer := p.clk.AfterFunc(snap.opts.Timeout, func() { cancel(errTotal) })
+	var totalTimer clock.Timer
+	if snap.opts.Timeout > 0 {
+		totalTimer = p.clk.AfterFunc(snap.opts.Timeout, func() { cancel(errTotal) })
+	}
 	finish := func() {
-		totalTimer.Stop()
+		if totalTimer != nil {
+			totalTimer.Stop()
+		}
 		cancel(nil)
 	}
 	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, ctx: rctx, parent: ctx, finish: finish, start: p.clk.Now()}
@@ -359,6 +361,8 @@ func (f *forwarding) ended(last *failure) *exchange.Response {
 
 // sleep waits d on the proxy's clock; it reports false if the request ended first.
 func (f *forwarding) sleep(d time.Duration) bool {
+	waitStart := time.Now()
+	defer func() { f.rec.Waited += time.Since(waitStart) }()
 	timer := f.p.clk.NewTimer(d)
 	defer timer.Stop()
 	select {

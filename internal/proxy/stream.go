@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
+	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
@@ -30,11 +30,11 @@ type stream struct {
 func (s *stream) WriteTo(w io.Writer) (int64, error) {
 	a := s.a
 	idle := a.t.IdleTimeout
-	if idle <= 0 {
-		idle = 60 * time.Second
+	var idleTimer clock.Timer = stoppedTimer{}
+	if idle > 0 {
+		idleTimer = a.f.p.clk.AfterFunc(idle, func() { a.cancel(errIdle) })
+		a.timers = append(a.timers, idleTimer)
 	}
-	idleTimer := a.f.p.clk.AfterFunc(idle, func() { a.cancel(errIdle) })
-	a.timers = append(a.timers, idleTimer)
 
 	var written int64
 	out := s.held

@@ -129,9 +129,9 @@ type Deps struct {
 
 // Options fix the listener's connection behaviour.
 type Options struct {
-	// ReadTimeout bounds reading a request's headers and body. Zero means 10s.
+	// ReadTimeout bounds reading a request's headers and body. Zero means no limit.
 	ReadTimeout time.Duration
-	// IdleTimeout closes keep-alive connections idle this long. Zero means 120s.
+	// IdleTimeout closes keep-alive connections idle this long. Zero means no limit.
 	IdleTimeout time.Duration
 }
 
@@ -147,11 +147,9 @@ type Server struct {
 
 // New returns a listener. Call Serve for each listener and Shutdown to stop.
 func New(opts Options, settings Settings, deps Deps) *Server {
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 10 * time.Second
-	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 120 * time.Second
+		// fasthttp falls back to ReadTimeout for a zero IdleTimeout.
+		opts.IdleTimeout = 1<<63 - 1
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -412,6 +410,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	rctx, cancel := context.WithCancelCause(s.base)
 	stopWatch := watchConn(ctx.Conn(), func() { cancel(errClientGone) })
 	resp := s.deps.Forwarder.Forward(rctx, req)
+	rec.Overhead = max(time.Since(start)-rec.Waited, 0)
 	rec.Status = resp.Status
 	ctx.SetStatusCode(resp.Status)
 	for _, f := range resp.Header {
@@ -420,6 +419,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	if st.ExposeBackend && resp.Backend != "" {
 		ctx.Response.Header.Set("X-Continuum-Backend", resp.Backend)
 	}
+	ctx.Response.Header.Set("Server-Timing", serverTiming(rec.Overhead, rec.Waited))
 	if resp.Stream == nil {
 		ctx.SetBody(resp.Body)
 		stopWatch()
@@ -504,6 +504,17 @@ func (b *streamBody) finish() {
 		b.gate.Release()
 	}
 	b.s.done(b.rec)
+}
+
+// serverTiming formats the Server-Timing header: the router's own time and
+// the time spent waiting on backends, in milliseconds.
+func serverTiming(router, upstream time.Duration) string {
+	b := make([]byte, 0, 48)
+	b = append(b, "router;dur="...)
+	b = strconv.AppendFloat(b, float64(router)/float64(time.Millisecond), 'f', 3, 64)
+	b = append(b, ", upstream;dur="...)
+	b = strconv.AppendFloat(b, float64(upstream)/float64(time.Millisecond), 'f', 3, 64)
+	return string(b)
 }
 
 // requestID returns the client's X-Request-Id when it is sane, or a new one.

@@ -104,7 +104,8 @@ func KindOf(err error) ErrorKind {
 
 // Options configure a Client.
 type Options struct {
-	// ConnectTimeout bounds connection setup. Zero means 5s.
+	// ConnectTimeout bounds connection setup. Zero means no limit beyond the
+	// operating system's own.
 	ConnectTimeout time.Duration
 	// MaxIdle is the number of idle connections kept for reuse. Zero means 100.
 	MaxIdle int
@@ -118,9 +119,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 5 * time.Second
-	}
 	if o.MaxIdle <= 0 {
 		o.MaxIdle = 100
 	}
