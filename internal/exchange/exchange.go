@@ -27,8 +27,10 @@ type Request struct {
 	SessionKey string
 	// ClientIP is the client's address, passed on as X-Forwarded-For.
 	ClientIP string
-	// Forward visits the client's header fields to pass on to backends.
-	Forward func(visit func(name, value []byte))
+	// Forward is the client's header block as received, passed on to
+	// backends after filtering (see upstream.Request.Forward). It is only
+	// valid until the response is committed.
+	Forward []byte
 	// ModelAllowed, if not nil, reports whether the caller may use a model
 	// (its API key's allowed list). Fallback models it may not use are skipped.
 	ModelAllowed func(model string) bool

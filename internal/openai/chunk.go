@@ -12,23 +12,116 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// ParseUsage finds the top-level "usage" object of a JSON document (a whole
-// response body or one stream chunk) and decodes it. It reports false when
-// there is none, it is null, or the document is not a JSON object.
+// ParseUsage finds the "usage" object of a JSON document (a whole response
+// body or one stream chunk) and reads its token counts. OpenAI-compatible
+// servers put usage last, at the top level, so the last "usage" key of the
+// document is taken; the rest of the document is not decoded or validated.
+// It reports false when there is no usage object (or it is null or malformed).
+// It does not allocate.
 func ParseUsage(doc []byte) (Usage, bool) {
+	end := len(doc)
+	for {
+		i := bytes.LastIndex(doc[:end], usageKey)
+		if i < 0 {
+			return Usage{}, false
+		}
+		end = i
+		if escaped(doc, i) {
+			continue
+		}
+		s := scanner{b: doc, i: i + len(usageKey)}
+		s.ws()
+		if s.i >= len(doc) || doc[s.i] != ':' {
+			continue
+		}
+		s.i++
+		s.ws()
+		if s.i >= len(doc) || doc[s.i] != '{' {
+			return Usage{}, false
+		}
+		return s.usage()
+	}
+}
+
+// escaped reports whether the quote at doc[i] is escaped (preceded by an odd
+// number of backslashes), that is, inside a string.
+func escaped(doc []byte, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && doc[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// usage reads an object of token counts starting at s.i ('{').
+func (s *scanner) usage() (Usage, bool) {
 	var u Usage
-	found := false
-	_ = Members(doc, func(m Member) bool {
-		if !m.KeyIs("usage") {
-			return true
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		return u, true
+	}
+	for {
+		s.ws()
+		ks, ke, _, err := s.str()
+		if err != nil {
+			return Usage{}, false
 		}
-		v := doc[m.Start:m.End]
-		if len(v) > 0 && v[0] == '{' && json.Unmarshal(v, &u) == nil {
-			found = true
+		key := s.b[ks+1 : ke-1]
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return Usage{}, false
 		}
-		return false
-	})
-	return u, found
+		s.i++
+		s.ws()
+		vs := s.i
+		if err := s.value(1); err != nil {
+			return Usage{}, false
+		}
+		var dst *int
+		switch string(key) {
+		case "prompt_tokens":
+			dst = &u.PromptTokens
+		case "completion_tokens":
+			dst = &u.CompletionTokens
+		case "total_tokens":
+			dst = &u.TotalTokens
+		}
+		if dst != nil {
+			n, ok := atoi(s.b[vs:s.i])
+			if !ok {
+				return Usage{}, false
+			}
+			*dst = n
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return Usage{}, false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			return u, true
+		default:
+			return Usage{}, false
+		}
+	}
+}
+
+// atoi parses a non-negative JSON integer.
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 var usageKey = []byte(`"usage"`)

@@ -36,7 +36,14 @@ func TestParseUsage(t *testing.T) {
 	if !ok || u != (Usage{3, 4, 7}) {
 		t.Fatalf("got %+v %v, want {3 4 7} true", u, ok)
 	}
-	for _, doc := range []string{`{"usage":null}`, `{"x":{"usage":{"prompt_tokens":1}}}`, `not json`, `{}`} {
+	u, ok = ParseUsage([]byte(`{"choices":[{"delta":{"content":"the \"usage\": {\"prompt_tokens\": 9}"}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}}`))
+	if !ok || u != (Usage{1, 2, 3}) {
+		t.Fatalf("with usage text in content and nested details: got %+v %v, want {1 2 3} true", u, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() { ParseUsage([]byte(`{"a":1,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`)) }); n != 0 {
+		t.Fatalf("ParseUsage allocates %v times, want 0", n)
+	}
+	for _, doc := range []string{`{"usage":null}`, `not json`, `{}`, `{"usage":{"prompt_tokens":"x"}}`, `{"usage":{"prompt_tokens":1`} {
 		if _, ok := ParseUsage([]byte(doc)); ok {
 			t.Errorf("ParseUsage(%s): got ok, want none", doc)
 		}

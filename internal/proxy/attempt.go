@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuumhq/continuum/internal/clock"
@@ -50,8 +52,18 @@ type attempt struct {
 	start  time.Time
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	timers []clock.Timer
 	done   bool
+
+	// One timer serves every deadline of the attempt: it fires at the
+	// earliest, and fire works out which one passed. The idle deadline moves
+	// with every stream event (lastEvent) without resetting the timer: a
+	// timer that fires early just re-arms itself.
+	mu         sync.Mutex
+	timer      clock.Timer
+	firstToken time.Time // until commit; zero = none
+	attemptEnd time.Time // the backend's request.timeout; zero = none
+	committed  bool
+	lastEvent  atomic.Int64 // unix nanoseconds on the proxy's clock
 }
 
 func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
@@ -59,16 +71,15 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	waitStart := time.Now()
 	defer func() { f.rec.Waited += time.Since(waitStart) }()
 	a := &attempt{f: f, t: t, permit: permit, start: f.p.clk.Now()}
-	a.ctx, a.cancel = context.WithCancelCause(f.ctx)
+	a.ctx, a.cancel = context.WithCancelCause(f.parent)
 	t.Backend.State.Acquire()
-	var firstToken clock.Timer = stoppedTimer{}
 	if t.FirstTokenTimeout > 0 {
-		firstToken = f.p.clk.AfterFunc(t.FirstTokenTimeout, func() { a.cancel(errFirstToken) })
-		a.timers = append(a.timers, firstToken)
+		a.firstToken = a.start.Add(t.FirstTokenTimeout)
 	}
 	if t.Timeout > 0 {
-		a.timers = append(a.timers, f.p.clk.AfterFunc(t.Timeout, func() { a.cancel(errAttempt) }))
+		a.attemptEnd = a.start.Add(t.Timeout)
 	}
+	a.arm()
 
 	req := upstream.Request{
 		Path:    t.Sender.APIPath(f.req.Endpoint.Path()),
@@ -87,9 +98,83 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 		return nil, a.fail(a.statusFailure(resp))
 	}
 	if f.req.Fields.Stream && isEventStream(resp.Header) {
-		return a.openStream(resp, firstToken)
+		return a.openStream(resp)
 	}
-	return a.readWhole(resp, firstToken)
+	return a.readWhole(resp)
+}
+
+// next returns the earliest pending deadline (zero when none). a.mu is held.
+func (a *attempt) next() time.Time {
+	var at time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	earlier(a.f.deadline)
+	earlier(a.attemptEnd)
+	if !a.committed {
+		earlier(a.firstToken)
+	} else if idle := a.t.IdleTimeout; idle > 0 {
+		earlier(time.Unix(0, a.lastEvent.Load()).Add(idle))
+	}
+	return at
+}
+
+// arm sets the timer for the earliest pending deadline.
+func (a *attempt) arm() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done {
+		return
+	}
+	at := a.next()
+	if at.IsZero() {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		return
+	}
+	d := at.Sub(a.f.p.clk.Now())
+	if a.timer == nil {
+		a.timer = a.f.p.clk.AfterFunc(d, a.fire)
+		return
+	}
+	a.timer.Reset(d)
+}
+
+// fire runs when the timer expires: it cancels the attempt with the cause
+// of the deadline that passed, or re-arms when the idle deadline moved.
+func (a *attempt) fire() {
+	a.mu.Lock()
+	now := a.f.p.clk.Now()
+	var cause error
+	switch {
+	case !a.f.deadline.IsZero() && !now.Before(a.f.deadline):
+		cause = errTotal
+	case !a.attemptEnd.IsZero() && !now.Before(a.attemptEnd):
+		cause = errAttempt
+	case !a.committed && !a.firstToken.IsZero() && !now.Before(a.firstToken):
+		cause = errFirstToken
+	case a.committed && a.t.IdleTimeout > 0 && now.Sub(time.Unix(0, a.lastEvent.Load())) >= a.t.IdleTimeout:
+		cause = errIdle
+	}
+	a.mu.Unlock()
+	if cause != nil {
+		a.cancel(cause)
+		return
+	}
+	a.arm()
+}
+
+// commit marks the commit point: the first-token deadline no longer
+// applies, and for streams the idle deadline starts.
+func (a *attempt) commit(now time.Time) {
+	a.mu.Lock()
+	a.committed = true
+	a.lastEvent.Store(now.UnixNano())
+	a.mu.Unlock()
+	a.arm()
 }
 
 func isEventStream(h upstream.Header) bool {
@@ -98,17 +183,16 @@ func isEventStream(h upstream.Header) bool {
 
 // readWhole reads a non-streaming answer completely before committing it,
 // so that a failure while reading can still fail over.
-func (a *attempt) readWhole(resp *upstream.Response, firstToken clock.Timer) (*exchange.Response, *failure) {
+func (a *attempt) readWhole(resp *upstream.Response) (*exchange.Response, *failure) {
 	max := a.f.snap.opts.MaxResponseBytes
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	body, err := readBody(resp, max)
 	resp.Body.Close()
 	if err != nil {
+		if err == errTooLarge {
+			return nil, a.fail(&failure{kind: "response_too_large", detail: fmt.Sprintf("response larger than %d bytes", max), status: 502, final: true})
+		}
 		return nil, a.fail(a.transportFailure(err))
 	}
-	if int64(len(body)) > max {
-		return nil, a.fail(&failure{kind: "response_too_large", detail: fmt.Sprintf("response larger than %d bytes", max), status: 502, final: true})
-	}
-	firstToken.Stop()
 	rec := a.f.rec
 	rec.TTFT = a.f.p.clk.Now().Sub(a.f.start)
 	if u, ok := openai.ParseUsage(body); ok {
@@ -123,7 +207,7 @@ func (a *attempt) readWhole(resp *upstream.Response, firstToken clock.Timer) (*e
 // openStream reads events until the first one with content (the commit
 // point). Events before it (a role announcement, keep-alive comments) are
 // held and sent with it.
-func (a *attempt) openStream(resp *upstream.Response, firstToken clock.Timer) (*exchange.Response, *failure) {
+func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *failure) {
 	r := openai.NewReader(resp.Body, 0)
 	var held []byte
 	for {
@@ -149,8 +233,8 @@ func (a *attempt) openStream(resp *upstream.Response, firstToken clock.Timer) (*
 			continue
 		}
 		// Commit point.
-		firstToken.Stop()
 		now := a.f.p.clk.Now()
+		a.commit(now)
 		a.f.rec.TTFT = now.Sub(a.f.start)
 		a.t.Backend.State.ObserveLatency(now.Sub(a.start))
 		a.permit.Commit()
@@ -229,13 +313,16 @@ func (a *attempt) fail(fl *failure) *failure {
 // end finishes the attempt exactly once: in-flight count, breaker, passive
 // health, error rate and the observer.
 func (a *attempt) end(outcome resilience.Outcome, kind string) {
+	a.mu.Lock()
 	if a.done {
+		a.mu.Unlock()
 		return
 	}
 	a.done = true
-	for _, t := range a.timers {
-		t.Stop()
+	if a.timer != nil {
+		a.timer.Stop()
 	}
+	a.mu.Unlock()
 	a.cancel(nil)
 	st := a.t.Backend.State
 	st.Release()
@@ -251,12 +338,35 @@ func (a *attempt) end(outcome resilience.Outcome, kind string) {
 	a.f.p.observer.AttemptDone(a.t.Backend.Name, outcome, kind)
 }
 
-// stoppedTimer stands for a timeout that is not set.
-type stoppedTimer struct{}
+var errTooLarge = errors.New("response too large")
 
-func (stoppedTimer) C() <-chan time.Time      { return nil }
-func (stoppedTimer) Stop() bool               { return false }
-func (stoppedTimer) Reset(time.Duration) bool { return false }
+// readBody reads a whole response body of at most max bytes, in one
+// allocation when the backend sent a Content-Length.
+func readBody(resp *upstream.Response, max int64) ([]byte, error) {
+	if cl := resp.Header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			if n > max {
+				return nil, errTooLarge
+			}
+			body := make([]byte, n)
+			if _, err := io.ReadFull(resp.Body, body); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			return body, nil
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > max {
+		return nil, errTooLarge
+	}
+	return body, nil
+}
 
 // passHeaders keeps the backend's end-to-end response headers.
 func passHeaders(h upstream.Header) []exchange.Field {

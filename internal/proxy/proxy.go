@@ -255,23 +255,12 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Re
 	}
 	rec.Routed = res.Model
 
-	rctx, cancel := context.WithCancelCause(ctx)
-	var totalTimer clock.Timer
+	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, parent: ctx, start: p.clk.Now()}
 	if snap.opts.Timeout > 0 {
-		totalTimer = p.clk.AfterFunc(snap.opts.Timeout, func() { cancel(errTotal) })
+		f.deadline = f.start.Add(snap.opts.Timeout)
 	}
-	finish := func() {
-		if totalTimer != nil {
-			totalTimer.Stop()
-		}
-		cancel(nil)
-	}
-	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, ctx: rctx, parent: ctx, finish: finish, start: p.clk.Now()}
-	resp := f.run()
-	if resp.Stream == nil {
-		finish()
-	}
-	return resp
+	f.flt.snap = snap
+	return f.run()
 }
 
 // forwarding is the state of one request across its attempts.
@@ -281,10 +270,13 @@ type forwarding struct {
 	req    *exchange.Request
 	rec    *exchange.Record
 	res    route.Resolution
-	ctx    context.Context // request context with the total timeout
-	parent context.Context // the client's context
-	finish func()
-	start  time.Time // on the proxy's clock
+	parent context.Context // the client's context: cancelled when the client goes away
+	start  time.Time       // on the proxy's clock
+	// deadline ends the whole request (request.timeout); zero means none.
+	deadline time.Time
+	// timedOut is set when the deadline passed while waiting to retry.
+	timedOut bool
+	flt      filter
 
 	tried   []*backend.Backend
 	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
@@ -319,7 +311,7 @@ func (f *forwarding) run() *exchange.Response {
 		}
 		f.last = fail
 		f.tried = append(f.tried, t.Backend)
-		if fail.final || f.parent.Err() != nil || f.ctx.Err() != nil {
+		if fail.final || f.parent.Err() != nil {
 			return fail.response(f.rec)
 		}
 		if attempt >= opts.MaxAttempts {
@@ -352,7 +344,7 @@ func (f *forwarding) ended(last *failure) *exchange.Response {
 		f.rec.ErrorKind = "client_cancel"
 		return routerError(499, "client went away")
 	}
-	if errors.Is(context.Cause(f.ctx), errTotal) {
+	if f.timedOut {
 		f.rec.ErrorKind = "timeout_total"
 		return routerError(504, errTotal.Error())
 	}
@@ -363,12 +355,19 @@ func (f *forwarding) ended(last *failure) *exchange.Response {
 func (f *forwarding) sleep(d time.Duration) bool {
 	waitStart := time.Now()
 	defer func() { f.rec.Waited += time.Since(waitStart) }()
+	last := false
+	if !f.deadline.IsZero() {
+		if rest := f.deadline.Sub(f.p.clk.Now()); rest <= d {
+			d, last = rest, true
+		}
+	}
 	timer := f.p.clk.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C():
-		return true
-	case <-f.ctx.Done():
+		f.timedOut = last
+		return !last
+	case <-f.parent.Done():
 		return false
 	}
 }
@@ -424,7 +423,8 @@ func (f *filter) Available(b *backend.Backend) bool {
 func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Duration, bool) {
 	now := f.p.clk.Now()
 	key := f.req.HashKey()
-	flt := &filter{snap: f.snap, tried: f.tried, now: now}
+	flt := &f.flt
+	flt.tried, flt.now = f.tried, now
 	for pass := 0; pass < 2; pass++ {
 		flt.panic = pass == 1
 		for i, g := range f.res.Groups {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 
-	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
@@ -29,12 +28,8 @@ type stream struct {
 // arrives, writing once per burst of events already received.
 func (s *stream) WriteTo(w io.Writer) (int64, error) {
 	a := s.a
-	idle := a.t.IdleTimeout
-	var idleTimer clock.Timer = stoppedTimer{}
-	if idle > 0 {
-		idleTimer = a.f.p.clk.AfterFunc(idle, func() { a.cancel(errIdle) })
-		a.timers = append(a.timers, idleTimer)
-	}
+	clk := a.f.p.clk
+	idle := a.t.IdleTimeout > 0
 
 	var written int64
 	out := s.held
@@ -60,7 +55,9 @@ func (s *stream) WriteTo(w io.Writer) (int64, error) {
 			n, err := s.failed(w, err)
 			return written + n, err
 		}
-		idleTimer.Reset(idle)
+		if idle {
+			a.lastEvent.Store(clk.Now().UnixNano())
+		}
 		out = append(out, ev.Raw...)
 		if ev.IsDone() {
 			n, err := w.Write(out)
@@ -149,7 +146,6 @@ func (s *stream) end(outcome resilience.Outcome, kind string) {
 	s.ended = true
 	s.body.Close()
 	s.a.end(outcome, kind)
-	s.a.f.finish()
 }
 
 // Close releases the stream if WriteTo was never called.

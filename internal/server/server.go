@@ -401,7 +401,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		RequestID:  reqID,
 		SessionKey: string(ctx.Request.Header.Peek("X-Session-Id")),
 		ClientIP:   forwardedFor(ctx),
-		Forward:    forwardVisitor(&ctx.Request.Header),
+		Forward:    ctx.Request.Header.RawHeaders(),
 		Record:     rec,
 	}
 	if caller.Models != nil {
@@ -439,7 +439,9 @@ const requestIDKey = "continuum.request_id"
 func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, status int, e openai.Error) {
 	writeError(ctx, status, e)
 	rec.Status = status
-	rec.ErrorKind = e.Type
+	if rec.ErrorKind == "" {
+		rec.ErrorKind = e.Type
+	}
 	s.done(rec)
 }
 
@@ -657,14 +659,6 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx, c *CORS) bool {
 	}
 	ctx.SetStatusCode(204)
 	return true
-}
-
-func forwardVisitor(h *fasthttp.RequestHeader) func(visit func(name, value []byte)) {
-	return func(visit func(name, value []byte)) {
-		for k, v := range h.All() {
-			visit(k, v)
-		}
-	}
 }
 
 type printfLogger struct{ l *slog.Logger }

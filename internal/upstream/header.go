@@ -1,6 +1,9 @@
 package upstream
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // hopByHop lists the header fields that apply to one connection only
 // (RFC 9110 §7.6.1), as net/http/httputil strips them.
@@ -104,6 +107,51 @@ func listed(conn []byte, name []byte) bool {
 			break
 		}
 		conn = conn[i+1:]
+	}
+	return false
+}
+
+// eachField calls fn for each "Name: value" line of a raw header block.
+func eachField(raw []byte, fn func(name, value []byte)) {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 {
+			continue
+		}
+		fn(bytes.TrimSpace(line[:c]), bytes.TrimSpace(line[c+1:]))
+	}
+}
+
+// connectionTokens returns the value of the Connection field of a raw header block.
+func connectionTokens(raw []byte) []byte {
+	var v []byte
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if c := bytes.IndexByte(line, ':'); c > 0 && equalFold(bytes.TrimSpace(line[:c]), "Connection") {
+			v = bytes.TrimSpace(bytes.TrimRight(line[c+1:], "\r"))
+		}
+	}
+	return v
+}
+
+// hasField reports whether h has a field named name.
+func (h Header) hasField(name []byte) bool {
+	for _, f := range h {
+		if equalFold(name, f.Name) {
+			return true
+		}
 	}
 	return false
 }

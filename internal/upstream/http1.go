@@ -148,7 +148,11 @@ func (t *http1) get(ctx context.Context) (*conn1, bool, error) {
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if now.Sub(c.idleSince) < t.opts.IdleTimeout && alive(c.nc) {
+		idle := now.Sub(c.idleSince)
+		// A connection used within the last second is almost surely open; a
+		// longer-idle one is checked (the backend may have closed it), and a
+		// closed one that slips through is retried on a new connection.
+		if idle < t.opts.IdleTimeout && (idle < time.Second || alive(c.nc)) {
 			return c, true, nil
 		}
 		c.nc.Close()
@@ -208,20 +212,38 @@ func appendRequest(b []byte, host string, req *Request, auth Header) []byte {
 	for _, f := range req.Header {
 		b = appendField(b, f.Name, f.Value)
 	}
-	if req.Forward != nil {
-		var connTokens []byte
-		req.Forward(func(name, value []byte) {
-			if equalFold(name, "Connection") {
-				connTokens = value
-			}
-		})
-		req.Forward(func(name, value []byte) {
-			if Forwardable(name) && !listed(connTokens, name) && !req.Header.Has(string(name)) {
-				b = appendField(b, string(name), string(value))
-			}
-		})
+	return append(appendForwarded(b, req), "\r\n"...)
+}
+
+// appendForwarded appends the client's header lines that may be passed on.
+func appendForwarded(b []byte, req *Request) []byte {
+	raw := req.Forward
+	if len(raw) == 0 {
+		return b
 	}
-	return append(b, "\r\n"...)
+	conn := connectionTokens(raw)
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 {
+			continue
+		}
+		name := bytes.TrimSpace(line[:c])
+		if !Forwardable(name) || listed(conn, name) || req.Header.hasField(name) || bytes.IndexByte(line, 0) >= 0 {
+			continue
+		}
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = append(b, bytes.TrimSpace(line[c+1:])...)
+		b = append(b, "\r\n"...)
+	}
+	return b
 }
 
 func appendField(b []byte, name, value string) []byte {
@@ -279,6 +301,12 @@ func readOneHead(br *bufio.Reader) (*Response, bool, error) {
 	}
 	resp := &Response{Status: status}
 	keep := http11
+	// Collect the header block, then make one string of it and slice the
+	// fields out of it: two allocations however many fields there are.
+	var block [2048]byte
+	buf := block[:0]
+	var spans [32][4]int
+	fields := spans[:0]
 	for {
 		line, err := readLine(br, &total)
 		if err != nil {
@@ -294,16 +322,24 @@ func readOneHead(br *bufio.Reader) (*Response, bool, error) {
 		if colon <= 0 {
 			return nil, false, &protocolError{fmt.Sprintf("bad header line %q", truncate(line))}
 		}
-		name := string(line[:colon])
-		value := string(bytes.TrimSpace(line[colon+1:]))
+		value := bytes.TrimSpace(line[colon+1:])
 		if equalFold(line[:colon], "Connection") {
-			if hasToken(value, "close") {
+			if hasToken(string(value), "close") {
 				keep = false
-			} else if hasToken(value, "keep-alive") {
+			} else if hasToken(string(value), "keep-alive") {
 				keep = true
 			}
 		}
-		resp.Header = append(resp.Header, Field{name, value})
+		start := len(buf)
+		buf = append(buf, line[:colon]...)
+		mid := len(buf)
+		buf = append(buf, value...)
+		fields = append(fields, [4]int{start, mid, mid, len(buf)})
+	}
+	all := string(buf)
+	resp.Header = make(Header, len(fields))
+	for i, f := range fields {
+		resp.Header[i] = Field{all[f[0]:f[1]], all[f[2]:f[3]]}
 	}
 	return resp, keep, nil
 }

@@ -45,15 +45,10 @@ func (s *stdTransport) roundTrip(ctx context.Context, req *Request, auth Header)
 	if err != nil {
 		return nil, &Error{Kind: KindWrite, Err: err}
 	}
-	if req.Forward != nil {
-		var connTokens []byte
-		req.Forward(func(name, value []byte) {
-			if equalFold(name, "Connection") {
-				connTokens = value
-			}
-		})
-		req.Forward(func(name, value []byte) {
-			if Forwardable(name) && !listed(connTokens, name) && !req.Header.Has(string(name)) {
+	if len(req.Forward) > 0 {
+		conn := connectionTokens(req.Forward)
+		eachField(req.Forward, func(name, value []byte) {
+			if Forwardable(name) && !listed(conn, name) && !req.Header.hasField(name) {
 				hr.Header.Add(string(name), string(value))
 			}
 		})

@@ -51,10 +51,11 @@ type Request struct {
 	// Header holds the fields the router sets (content type, request id…).
 	// Authorization for the backend is added by the Client.
 	Header Header
-	// Forward, if not nil, visits the client's own header fields to pass
-	// through. The Client skips hop-by-hop fields and the ones it sets itself
-	// (see Forwardable).
-	Forward func(visit func(name, value []byte))
+	// Forward is the client's own header block as received ("Name: value"
+	// lines, CRLF or LF terminated). Its fields are passed on, except
+	// hop-by-hop fields, those named in its Connection field, those the
+	// router sets itself (see Forwardable) and those in Header.
+	Forward []byte
 	// Body is sent with a Content-Length.
 	Body []byte
 }
@@ -134,10 +135,11 @@ func (o Options) withDefaults() Options {
 // Client sends requests to one backend. It knows the backend type's paths
 // and authentication. It is safe for concurrent use.
 type Client struct {
-	tr   transport
-	typ  backend.Type
-	root string // URL path prefix without a trailing "/v1"
-	auth Header
+	tr    transport
+	typ   backend.Type
+	root  string // URL path prefix without a trailing "/v1"
+	auth  Header
+	paths map[string]string // APIPath results for the common endpoints
 }
 
 // New returns a Client for b: a pooled HTTP/1.1 client for http:// URLs and
@@ -156,6 +158,10 @@ func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 		c.auth = append(c.auth, Field{"OpenAI-Organization", orgID})
 	}
 	c.root = strings.TrimSuffix(strings.TrimSuffix(u.EscapedPath(), "/"), "/v1")
+	c.paths = map[string]string{}
+	for _, ep := range []string{"/chat/completions", "/completions", "/embeddings", "/models"} {
+		c.paths[ep] = c.root + "/v1" + ep
+	}
 	opts = opts.withDefaults()
 	switch u.Scheme {
 	case "http":
@@ -179,7 +185,12 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 // APIPath returns the path of an OpenAI endpoint (such as "/chat/completions")
 // on this backend: the URL's path, then "/v1", then the endpoint. A URL that
 // already ends in "/v1" does not get a second one.
-func (c *Client) APIPath(endpoint string) string { return c.root + "/v1" + endpoint }
+func (c *Client) APIPath(endpoint string) string {
+	if p, ok := c.paths[endpoint]; ok {
+		return p
+	}
+	return c.root + "/v1" + endpoint
+}
 
 // RootPath returns p below the backend's root (its URL path without "/v1"),
 // for health endpoints such as "/health" or "/v1/models".

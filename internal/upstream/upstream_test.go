@@ -97,11 +97,13 @@ func TestRequestHeadersAndBody(t *testing.T) {
 	resp, err := c.Do(context.Background(), &Request{
 		Path:   c.APIPath("/chat/completions"),
 		Header: Header{{"Content-Type", "application/json"}, {"X-Request-Id", "router-id"}},
-		Forward: func(visit func(name, value []byte)) {
+		Forward: func() []byte {
+			var b []byte
 			for k, v := range client {
-				visit([]byte(k), []byte(v))
+				b = append(b, k+": "+v+"\r\n"...)
 			}
-		},
+			return b
+		}(),
 		Body: []byte(`{"model":"m"}`),
 	})
 	if err != nil {
