@@ -40,7 +40,9 @@ func TestParseUsage(t *testing.T) {
 	if !ok || u != (Usage{1, 2, 3}) {
 		t.Fatalf("with usage text in content and nested details: got %+v %v, want {1 2 3} true", u, ok)
 	}
-	if n := testing.AllocsPerRun(100, func() { ParseUsage([]byte(`{"a":1,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`)) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() {
+		ParseUsage([]byte(`{"a":1,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`))
+	}); n != 0 {
 		t.Fatalf("ParseUsage allocates %v times, want 0", n)
 	}
 	for _, doc := range []string{`{"usage":null}`, `not json`, `{}`, `{"usage":{"prompt_tokens":"x"}}`, `{"usage":{"prompt_tokens":1`} {
