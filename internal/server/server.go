@@ -140,8 +140,7 @@ type Server struct {
 	deps     Deps
 	settings atomic.Pointer[Settings]
 	fs       *fasthttp.Server
-	base     context.Context
-	stop     context.CancelFunc
+	watches  watchPool
 	log      *slog.Logger
 }
 
@@ -155,7 +154,6 @@ func New(opts Options, settings Settings, deps Deps) *Server {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{deps: deps, log: deps.Logger}
-	s.base, s.stop = context.WithCancel(context.Background())
 	s.SetSettings(settings)
 	s.fs = &fasthttp.Server{
 		Handler:                       s.handle,
@@ -187,11 +185,9 @@ func (s *Server) SetSettings(st Settings) {
 func (s *Server) Serve(ln net.Listener) error { return s.fs.Serve(ln) }
 
 // Shutdown stops accepting connections and waits until in-flight requests
-// and streams finish or ctx ends; then it cancels what is left.
+// and streams finish or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.fs.ShutdownWithContext(ctx)
-	s.stop()
-	return err
+	return s.fs.ShutdownWithContext(ctx)
 }
 
 // Handler returns the request handler, for tests that serve it themselves.
@@ -407,8 +403,8 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	if caller.Models != nil {
 		req.ModelAllowed = caller.Models.Allows
 	}
-	rctx, cancel := context.WithCancelCause(s.base)
-	stopWatch := watchConn(ctx.Conn(), func() { cancel(errClientGone) })
+	rctx, cancel := context.WithCancelCause(context.Background())
+	w := s.watches.watch(ctx.Conn(), cancel)
 	resp := s.deps.Forwarder.Forward(rctx, req)
 	rec.Overhead = max(time.Since(start)-rec.Waited, 0)
 	rec.Status = resp.Status
@@ -422,13 +418,13 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	ctx.Response.Header.Set("Server-Timing", serverTiming(rec.Overhead, rec.Waited))
 	if resp.Stream == nil {
 		ctx.SetBody(resp.Body)
-		stopWatch()
+		s.watches.stop(w)
 		cancel(nil)
 		s.done(rec)
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, stopWatch: stopWatch, cancel: cancel, rec: rec, gate: gate}, -1)
+	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, watch: w, cancel: cancel, rec: rec, gate: gate}, -1)
 }
 
 var errClientGone = errors.New("client closed the connection")
@@ -468,13 +464,13 @@ func writeError(ctx *fasthttp.RequestCtx, status int, e openai.Error) {
 // Write as one flushed chunk; an error from WriteTo makes fasthttp close the
 // connection without the final chunk.
 type streamBody struct {
-	s         *Server
-	stream    exchange.Stream
-	stopWatch func()
-	cancel    context.CancelCauseFunc
-	rec       *exchange.Record
-	gate      Gate
-	finished  bool
+	s        *Server
+	stream   exchange.Stream
+	watch    *watcher
+	cancel   context.CancelCauseFunc
+	rec      *exchange.Record
+	gate     Gate
+	finished bool
 }
 
 func (b *streamBody) SupportsBodyWriteTo() bool { return true }
@@ -500,7 +496,7 @@ func (b *streamBody) finish() {
 		return
 	}
 	b.finished = true
-	b.stopWatch()
+	b.s.watches.stop(b.watch)
 	b.cancel(nil)
 	if b.gate != nil {
 		b.gate.Release()

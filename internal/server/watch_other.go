@@ -2,8 +2,16 @@
 
 package server
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
-// watchConn cannot peek on this platform: a client that goes away is noticed
-// at the next write instead.
-func watchConn(net.Conn, func()) func() { return func() {} }
+// On this platform a connection cannot be peeked at: a client that goes
+// away is noticed at the next write instead.
+type watcher struct{}
+
+type watchPool struct{}
+
+func (*watchPool) watch(net.Conn, context.CancelCauseFunc) *watcher { return nil }
+func (*watchPool) stop(*watcher)                                    {}
