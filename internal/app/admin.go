@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/continuumhq/continuum/internal/admin"
 )
 
@@ -46,10 +48,22 @@ func (s adminSource) SetDrained(name string, drained bool) error {
 
 func (s adminSource) Reload(context.Context) error { return s.a.Reload("admin") }
 
+// Config returns the effective configuration, secrets masked, with the
+// configuration file's key names and value formats (durations such as
+// "30s"): it is rendered to YAML and read back as plain maps.
 func (s adminSource) Config() any {
 	s.a.mu.Lock()
-	defer s.a.mu.Unlock()
-	return s.a.cfg.Redacted()
+	red := s.a.cfg.Redacted()
+	s.a.mu.Unlock()
+	data, err := yaml.Marshal(red)
+	if err != nil {
+		return map[string]string{"error": "render configuration: " + err.Error()}
+	}
+	var out map[string]any
+	if err := yaml.Unmarshal(data, &out); err != nil {
+		return map[string]string{"error": "render configuration: " + err.Error()}
+	}
+	return out
 }
 
 // adminAuth returns the current admin.auth block.

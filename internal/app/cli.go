@@ -225,12 +225,14 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	var path, logLevel, logFormat string
 	var listen listFlag
 	var noWatch bool
+	var pprofAddr string
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
 	fs.StringVar(&logLevel, "log-level", "", "log `level`: debug, info, warn, error (env CONTINUUM_LOG_LEVEL; default logging.level)")
 	fs.StringVar(&logFormat, "log-format", "", "log `format`: text or json (env CONTINUUM_LOG_FORMAT; default logging.format)")
 	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
+	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -267,6 +269,15 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 		return ExitFailure
 	}
 	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy)
+	if pprofAddr != "" {
+		stop, err := servePprof(pprofAddr)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
+			return ExitFailure
+		}
+		defer stop()
+		a.log.Info("profiler listening", "address", pprofAddr)
+	}
 	return a.run(ctx, env)
 }
 

@@ -141,6 +141,7 @@ type Server struct {
 	settings atomic.Pointer[Settings]
 	fs       *fasthttp.Server
 	watches  watchPool
+	conns    tracker
 	log      *slog.Logger
 }
 
@@ -182,12 +183,26 @@ func (s *Server) SetSettings(st Settings) {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.fs.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.fs.Serve(trackingListener{Listener: ln, t: &s.conns})
+}
 
 // Shutdown stops accepting connections and waits until in-flight requests
-// and streams finish or ctx ends.
+// and streams finish or ctx ends. Idle keep-alive connections, and
+// connections that never sent a request, are closed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.fs.ShutdownWithContext(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.fs.ShutdownWithContext(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.conns.closeUnused()
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+		}
+	}
 }
 
 // Handler returns the request handler, for tests that serve it themselves.
