@@ -16,8 +16,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/continuumhq/continuum/internal/app"
 	"github.com/continuumhq/continuum/internal/config"
@@ -221,6 +224,13 @@ func benchmarkProxy(b *testing.B, stream bool, conns int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
+	defer func() {
+		// Process CPU per request: the router's plus the raw client's and
+		// backend's, which are small and constant. Less sensitive to other
+		// load on the machine than ns/op.
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1000, "cpu-µs/op")
+	}()
 	if conns == 1 {
 		for i := 0; i < b.N; i++ {
 			if err := clients[0].do(); err != nil {
@@ -250,6 +260,15 @@ func benchmarkProxy(b *testing.B, stream bool, conns int) {
 	wg.Wait()
 }
 
+// cpuTime returns the process's user and system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
 // BenchmarkProxy measures one proxied request end to end over loopback.
 func BenchmarkProxy(b *testing.B) {
 	b.Run("chat/1conn", func(b *testing.B) { benchmarkProxy(b, false, 1) })
@@ -265,9 +284,69 @@ func BenchmarkDirect(b *testing.B) {
 	rc := newRawClient(b, url[len("http://"):], false)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if err := rc.do(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1000, "cpu-µs/op")
+}
+
+// BenchmarkBareFasthttp is a reference, not part of the product: the
+// thinnest possible proxy (fasthttp server and fasthttp client, no routing,
+// no resilience, no observability) in the same harness, to show what the
+// router's own work costs on top of the framework.
+func BenchmarkBareFasthttp(b *testing.B) {
+	backend := rawBackend(b)[len("http://"):]
+	hc := &fasthttp.HostClient{Addr: backend, MaxConns: 1000}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + backend + string(ctx.Path()))
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBody(ctx.PostBody())
+		if err := hc.Do(req, resp); err != nil {
+			ctx.SetStatusCode(502)
+			return
+		}
+		ctx.SetStatusCode(resp.StatusCode())
+		ctx.SetContentTypeBytes(resp.Header.ContentType())
+		ctx.SetBody(resp.Body())
+	}}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown() })
+	clients := make([]*rawClient, 32)
+	for i := range clients {
+		clients[i] = newRawClient(b, ln.Addr().String(), false)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	var wg sync.WaitGroup
+	for i, rc := range clients {
+		n := b.N / len(clients)
+		if i == 0 {
+			n += b.N % len(clients)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < n; j++ {
+				if err := rc.do(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1000, "cpu-µs/op")
 }

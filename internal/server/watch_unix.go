@@ -12,10 +12,11 @@ import (
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// watchDelay is how long a request runs before its connection is watched.
+// watchDelay is how long a request runs before its connection is watched
+// (a client that leaves is noticed at most this late).
 // Answers faster than this never pay for a watch; a client that leaves a
 // longer request (every LLM call) is noticed at once from then on.
-const watchDelay = time.Millisecond
+const watchDelay = 10 * time.Millisecond
 
 // watcher cancels a request as soon as its client closes the connection
 // (or resets it) while the request is being served, even before the first
