@@ -70,7 +70,14 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	// Wall time, not the injected clock: this measures where real time goes.
 	waitStart := time.Now()
 	defer func() { f.rec.Waited += time.Since(waitStart) }()
-	a := &attempt{f: f, t: t, permit: permit, start: f.p.clk.Now()}
+	var a *attempt
+	if f.attempts == 0 {
+		a = &f.first
+	} else {
+		a = new(attempt)
+	}
+	f.attempts++
+	a.f, a.t, a.permit, a.start = f, t, permit, f.p.clk.Now()
 	a.ctx, a.cancel = context.WithCancelCause(f.parent)
 	t.Backend.State.Acquire()
 	if t.FirstTokenTimeout > 0 {
@@ -81,16 +88,20 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	}
 	a.arm()
 
-	req := upstream.Request{
+	f.hdr[0] = upstream.Field{Name: "Content-Type", Value: "application/json"}
+	f.hdr[1] = upstream.Field{Name: "X-Request-Id", Value: f.req.RequestID}
+	req := &f.ureq
+	*req = upstream.Request{
 		Path:    t.Sender.APIPath(f.req.Endpoint.Path()),
-		Header:  upstream.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Request-Id", Value: f.req.RequestID}},
+		Header:  f.hdr[:2],
 		Forward: f.req.Forward,
 		Body:    f.body(model),
 	}
 	if f.req.ClientIP != "" {
-		req.Header = append(req.Header, upstream.Field{Name: "X-Forwarded-For", Value: f.req.ClientIP})
+		f.hdr[2] = upstream.Field{Name: "X-Forwarded-For", Value: f.req.ClientIP}
+		req.Header = f.hdr[:3]
 	}
-	resp, err := t.Sender.Do(a.ctx, &req)
+	resp, err := t.Sender.Do(a.ctx, req)
 	if err != nil {
 		return nil, a.fail(a.transportFailure(err))
 	}
@@ -319,8 +330,8 @@ func (a *attempt) end(outcome resilience.Outcome, kind string) {
 		return
 	}
 	a.done = true
-	if a.timer != nil {
-		a.timer.Stop()
+	if a.timer != nil && !a.timer.Stop() {
+		a.f.reusable = false // the timer fired or is firing: it refers to a
 	}
 	a.mu.Unlock()
 	a.cancel(nil)

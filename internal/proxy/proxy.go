@@ -175,6 +175,8 @@ type Proxy struct {
 
 	mu  sync.Mutex
 	rnd *rand.Rand
+
+	states sync.Pool // *forwarding
 }
 
 // Config holds a Proxy's fixed collaborators.
@@ -255,12 +257,34 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Re
 	}
 	rec.Routed = res.Model
 
-	f := &forwarding{p: p, snap: snap, req: req, rec: rec, res: res, parent: ctx, start: p.clk.Now()}
+	f, _ := p.states.Get().(*forwarding)
+	if f == nil {
+		f = &forwarding{}
+	}
+	f.p, f.snap, f.req, f.rec, f.res, f.parent, f.start = p, snap, req, rec, res, ctx, p.clk.Now()
+	f.reusable = true
+	f.tried = f.triedBuf[:0]
 	if snap.opts.Timeout > 0 {
 		f.deadline = f.start.Add(snap.opts.Timeout)
 	}
 	f.flt.snap = snap
-	return f.run()
+	resp := f.run()
+	if resp.Stream == nil {
+		f.release()
+	}
+	return resp
+}
+
+// release returns the forwarding state to the pool once nothing refers to
+// it any more: after a whole answer was returned, or when a stream ended.
+// A state whose timer may still fire is left to the garbage collector.
+func (f *forwarding) release() {
+	if !f.reusable {
+		return
+	}
+	p := f.p
+	*f = forwarding{}
+	p.states.Put(f)
 }
 
 // forwarding is the state of one request across its attempts.
@@ -277,6 +301,14 @@ type forwarding struct {
 	// timedOut is set when the deadline passed while waiting to retry.
 	timedOut bool
 	flt      filter
+	// reusable is false once a timer of this request fired, or may still
+	// fire: the state is then not returned to the pool.
+	reusable bool
+	attempts int
+	first    attempt // the first attempt, kept here to save an allocation
+	triedBuf [4]*backend.Backend
+	hdr      [3]upstream.Field
+	ureq     upstream.Request
 
 	tried   []*backend.Backend
 	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)

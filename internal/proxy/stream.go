@@ -124,8 +124,8 @@ func (s *stream) failed(w io.Writer, err error) (int64, error) {
 	n, _ := w.Write(ev)
 	a.f.rec.Aborted = true
 	a.f.rec.ErrorKind = kind
-	s.end(outcome, kind)
 	a.f.p.log.Warn("stream aborted after commit", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)
+	s.end(outcome, kind) // returns the request state to the pool: nothing may use a after this
 	return int64(n), ErrStreamAborted
 }
 
@@ -146,6 +146,7 @@ func (s *stream) end(outcome resilience.Outcome, kind string) {
 	s.ended = true
 	s.body.Close()
 	s.a.end(outcome, kind)
+	s.a.f.release()
 }
 
 // Close releases the stream if WriteTo was never called.

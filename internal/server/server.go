@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -142,7 +143,30 @@ type Server struct {
 	fs       *fasthttp.Server
 	watches  watchPool
 	conns    tracker
+	states   sync.Pool // *reqState
 	log      *slog.Logger
+}
+
+// reqState is the per-request state of a proxied request, pooled: the
+// record and the decoded request live together and are returned to the pool
+// once the response has been written. (The stream adapter is not part of it:
+// fasthttp keeps it, and calls its Close, until the connection's context is
+// reset, which can be after the state was reused.)
+type reqState struct {
+	rec exchange.Record
+	req exchange.Request
+}
+
+func (s *Server) state() *reqState {
+	if st, ok := s.states.Get().(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+func (s *Server) release(st *reqState) {
+	*st = reqState{}
+	s.states.Put(st)
 }
 
 // New returns a listener. Call Serve for each listener and Shutdown to stop.
@@ -340,7 +364,9 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	start := time.Now()
 	st := s.settings.Load()
-	rec := &exchange.Record{Start: start, Endpoint: ep.String()}
+	state := s.state()
+	rec := &state.rec
+	rec.Start, rec.Endpoint = start, ep.String()
 	reqID, _ := ctx.UserValue(requestIDKey).(string)
 	rec.RequestID = reqID
 	if !ctx.IsPost() {
@@ -356,12 +382,15 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 			"", "the router is at its limit of concurrent requests; retry shortly"))
 		return
 	}
-	// A stream holds its slot until it has been written, not only until the
-	// handler returns.
+	// A stream holds its slot and its state until it has been written, not
+	// only until the handler returns.
 	streaming := false
 	defer func() {
-		if gate != nil && !streaming {
-			gate.Release()
+		if !streaming {
+			if gate != nil {
+				gate.Release()
+			}
+			s.release(state)
 		}
 	}()
 	caller, ok := s.authenticate(ctx, rec)
@@ -405,15 +434,18 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		s.reject(ctx, rec, 400, openai.NewError(openai.TypeInvalidRequest, "unsupported_parameter", "stream", "this endpoint does not stream"))
 		return
 	}
-	req := &exchange.Request{
-		Endpoint:   ep,
-		Body:       body,
-		Fields:     fields,
-		RequestID:  reqID,
-		SessionKey: string(ctx.Request.Header.Peek("X-Session-Id")),
-		ClientIP:   forwardedFor(ctx),
-		Forward:    ctx.Request.Header.RawHeaders(),
-		Record:     rec,
+	req := &state.req
+	*req = exchange.Request{
+		Endpoint:  ep,
+		Body:      body,
+		Fields:    fields,
+		RequestID: reqID,
+		ClientIP:  forwardedFor(ctx),
+		Forward:   ctx.Request.Header.RawHeaders(),
+		Record:    rec,
+	}
+	if v := ctx.Request.Header.Peek("X-Session-Id"); len(v) > 0 {
+		req.SessionKey = string(v)
 	}
 	if caller.Models != nil {
 		req.ModelAllowed = caller.Models.Allows
@@ -430,7 +462,8 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	if st.ExposeBackend && resp.Backend != "" {
 		ctx.Response.Header.Set("X-Continuum-Backend", resp.Backend)
 	}
-	ctx.Response.Header.Set("Server-Timing", serverTiming(rec.Overhead, rec.Waited))
+	var timing [64]byte
+	ctx.Response.Header.SetBytesV("Server-Timing", appendServerTiming(timing[:0], rec.Overhead, rec.Waited))
 	if resp.Stream == nil {
 		ctx.SetBody(resp.Body)
 		s.watches.stop(w)
@@ -439,7 +472,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, watch: w, cancel: cancel, rec: rec, gate: gate}, -1)
+	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, watch: w, cancel: cancel, rec: rec, gate: gate, state: state}, -1)
 }
 
 var errClientGone = errors.New("client closed the connection")
@@ -485,6 +518,7 @@ type streamBody struct {
 	cancel   context.CancelCauseFunc
 	rec      *exchange.Record
 	gate     Gate
+	state    *reqState
 	finished bool
 }
 
@@ -501,8 +535,10 @@ func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (b *streamBody) Close() error {
-	b.stream.Close()
-	b.finish()
+	if !b.finished {
+		b.stream.Close()
+		b.finish()
+	}
 	return nil
 }
 
@@ -517,17 +553,18 @@ func (b *streamBody) finish() {
 		b.gate.Release()
 	}
 	b.s.done(b.rec)
+	b.s.release(b.state)
+	b.stream, b.rec, b.state = nil, nil, nil
 }
 
-// serverTiming formats the Server-Timing header: the router's own time and
-// the time spent waiting on backends, in milliseconds.
-func serverTiming(router, upstream time.Duration) string {
-	b := make([]byte, 0, 48)
+// appendServerTiming appends the Server-Timing header value: the router's
+// own time and the time spent waiting on backends, in milliseconds.
+func appendServerTiming(b []byte, router, upstream time.Duration) []byte {
 	b = append(b, "router;dur="...)
 	b = strconv.AppendFloat(b, float64(router)/float64(time.Millisecond), 'f', 3, 64)
 	b = append(b, ", upstream;dur="...)
 	b = strconv.AppendFloat(b, float64(upstream)/float64(time.Millisecond), 'f', 3, 64)
-	return string(b)
+	return b
 }
 
 // requestID returns the client's X-Request-Id when it is sane, or a new one.
@@ -557,11 +594,17 @@ func printable(v []byte) bool {
 // forwardedFor returns the X-Forwarded-For value to send upstream: the
 // list the request arrived with, if any, followed by the peer's address.
 func forwardedFor(ctx *fasthttp.RequestCtx) string {
-	peer := ctx.RemoteIP().String()
+	var buf [128]byte
+	b := buf[:0]
 	if prior := ctx.Request.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
-		return string(prior) + ", " + peer
+		b = append(append(b, prior...), ", "...)
 	}
-	return peer
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(tcp.IP); ok {
+			b = ip.Unmap().AppendTo(b)
+		}
+	}
+	return string(b)
 }
 
 // clientIP is the client's address as rate limits see it.
