@@ -265,3 +265,29 @@ func TestOpsAuthPermissive(t *testing.T) {
 		t.Errorf("GET /v1/models without a key: got %d %s, want 200 with a and b", resp.StatusCode, body)
 	}
 }
+
+func TestOpsKeyScopes(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{Models: []string{"m"}}), withConfig(func(c *config.Config) {
+		c.APIKeys.Mode = "blocking"
+		c.APIKeys.Keys = []config.APIKey{
+			{Key: "sk-reader", ID: "reader", Scopes: []string{"read"}, Enabled: true},
+			{Key: "sk-writer", ID: "writer", Scopes: []string{"write"}, Enabled: true},
+			{Key: "sk-any", ID: "any", Enabled: true},
+		}
+	}))
+	for _, tt := range []struct {
+		key          string
+		chat, models int
+	}{{"sk-reader", 403, 200}, {"sk-writer", 200, 200}, {"sk-any", 200, 200}} {
+		resp, body := e.Post("/v1/chat/completions", chatBody("m", false), "Authorization", "Bearer "+tt.key)
+		if resp.StatusCode != tt.chat {
+			t.Errorf("%s chat: got %d %s, want %d", tt.key, resp.StatusCode, body, tt.chat)
+		}
+		if tt.chat == 403 && opsErrorType(t, body) != "permission_error" {
+			t.Errorf("%s chat: error type %q, want permission_error", tt.key, opsErrorType(t, body))
+		}
+		if resp, _ := e.Get("/v1/models", "Authorization", "Bearer "+tt.key); resp.StatusCode != tt.models {
+			t.Errorf("%s models: got %d, want %d", tt.key, resp.StatusCode, tt.models)
+		}
+	}
+}

@@ -121,3 +121,27 @@ func FuzzParseFields(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseFields measures reading the routing fields of a typical
+// chat request without decoding the body.
+func BenchmarkParseFields(b *testing.B) {
+	body := []byte(`{"model":"llama-3.1-8b","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about routers, please."}],"max_tokens":128,"temperature":0.7,"stream":true,"stream_options":{"include_usage":true},"user":"user-1234"}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseFields(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseUsage measures finding usage in a whole response body.
+func BenchmarkParseUsage(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok := ParseUsage(body); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}

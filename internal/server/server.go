@@ -64,9 +64,13 @@ type CORS struct {
 	MaxAge           time.Duration
 }
 
-// ModelFilter says which models a caller may use. *auth.Principal implements it.
+// ModelFilter says which models and scopes a caller may use.
+// *auth.Principal implements it.
 type ModelFilter interface {
 	Allows(model string) bool
+	// HasScope reports whether the caller holds a scope: "write" is needed
+	// for the inference endpoints, "read" (or "write") to list models.
+	HasScope(scope string) bool
 }
 
 // Caller is who sent a request, as authentication saw it.
@@ -327,6 +331,10 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 	if !ok {
 		return
 	}
+	if caller.Models != nil && !caller.Models.HasScope("read") && !caller.Models.HasScope("write") {
+		writeError(ctx, 403, openai.NewError(openai.TypePermission, "missing_scope", "", "this API key lacks the read scope needed to list models"))
+		return
+	}
 	all := s.deps.Catalog.Models()
 	if caller.Models != nil {
 		allowed := make([]openai.Model, 0, len(all))
@@ -395,6 +403,12 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	}()
 	caller, ok := s.authenticate(ctx, rec)
 	if !ok {
+		return
+	}
+	if caller.Models != nil && !caller.Models.HasScope("write") {
+		rec.ErrorKind = "model_forbidden"
+		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, "missing_scope", "",
+			"this API key lacks the write scope needed for "+ep.Path()))
 		return
 	}
 	ip := s.clientIP(ctx)
