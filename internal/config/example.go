@@ -140,7 +140,8 @@ health_checks:
   warmup_check_interval: 1s             # probe interval while a backend answers 503 (loading)
   max_warmup_duration: 300s             # then it is marked down (0: no limit)
   # When fewer than this fraction of a model's backends are healthy, health is
-  # ignored for that model (breakers still apply) instead of refusing traffic.
+  # ignored for that model and traffic spreads over all of them (breakers
+  # still apply). With none healthy, fallback models are tried first.
   # 0: only when none is healthy. 1: whenever one is not.
   panic_threshold: 0.5
 

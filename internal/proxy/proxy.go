@@ -93,9 +93,11 @@ type Options struct {
 	// Budget bounds retries to a share of traffic; nil means unlimited.
 	Budget *resilience.Budget
 	// PanicThreshold: when the share of a model's backends whose health
-	// allows traffic falls below it, health is ignored for that model (the
-	// breakers still apply), rather than refusing every request. Zero means
-	// panic mode only when no backend of the model is healthy; 1 disables health-based routing.
+	// allows traffic falls below it, health is ignored for that model and
+	// traffic spreads over all of its backends (breakers, cooldowns and
+	// drains still apply). When none is healthy, fallback models are tried
+	// first. Zero means panic mode only when no backend is healthy; 1 means
+	// whenever one is not.
 	PanicThreshold float64
 	// DefaultCooldown is how long a backend rests after a 429 without a
 	// usable Retry-After. Zero means 1s.
@@ -447,9 +449,13 @@ func (f *filter) Available(b *backend.Backend) bool {
 	return true
 }
 
-// pick chooses the next backend: the requested model's group first, then
-// its fallbacks, each with health; then, for groups whose healthy share is
-// below the panic threshold, again ignoring health. When nothing is
+// pick chooses the next backend, group by group (the requested model, then
+// its fallbacks). Within a group, backends whose health allows traffic are
+// used; when their share of the group's backends is below the panic
+// threshold, health is ignored for the group and traffic spreads over all of
+// them (panic mode). A group with no healthy backend at all is passed over
+// so that the fallback models are tried first, and is then used in panic
+// mode. Breakers, cooldowns and drains always apply. When nothing is
 // available it returns how long until something may be (for Retry-After),
 // and whether every candidate is only resting after a 429 (rate limited).
 func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Duration, bool) {
@@ -458,13 +464,23 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 	flt := &f.flt
 	flt.tried, flt.now = f.tried, now
 	for pass := 0; pass < 2; pass++ {
-		flt.panic = pass == 1
 		for i, g := range f.res.Groups {
 			if i > 0 && f.req.ModelAllowed != nil && !f.req.ModelAllowed(g.Model) {
 				continue
 			}
-			if flt.panic && !f.panicking(g) {
+			healthy, total := groupHealth(g)
+			switch {
+			case total == 0: // every backend drained
 				continue
+			case healthy == 0:
+				if pass == 0 {
+					continue // fallback models first
+				}
+				flt.panic = true
+			case pass == 1:
+				continue // already tried with health in the first pass
+			default:
+				flt.panic = float64(healthy)/float64(total) < f.snap.opts.PanicThreshold
 			}
 			flt.excluded = flt.excluded[:0]
 			policy := f.snap.policies[g.Index]
@@ -488,10 +504,9 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 	return nil, resilience.Permit{}, route.Group{}, wait, limited
 }
 
-// panicking reports whether the share of g's backends that health allows is
-// below the panic threshold (or zero).
-func (f *forwarding) panicking(g route.Group) bool {
-	total, healthy := 0, 0
+// groupHealth counts a group's backends that are not drained, and those of
+// them whose health allows traffic.
+func groupHealth(g route.Group) (healthy, total int) {
 	for _, b := range g.Backends {
 		if b.State.Drained() {
 			continue
@@ -501,10 +516,7 @@ func (f *forwarding) panicking(g route.Group) bool {
 			healthy++
 		}
 	}
-	if total == 0 {
-		return false
-	}
-	return healthy == 0 || float64(healthy)/float64(total) < f.snap.opts.PanicThreshold
+	return healthy, total
 }
 
 // anyLeft reports whether some backend has not been tried yet.
