@@ -289,8 +289,9 @@ type HealthConfig struct {
 	// it is marked down. Default 300s; 0 means no limit.
 	MaxWarmupDuration time.Duration `yaml:"max_warmup_duration"`
 	// PanicThreshold: when fewer than this fraction of a model's backends are
-	// healthy, health is ignored for that model and all of them get traffic.
-	// In [0, 1]. Default 0.5; 0 disables panic mode.
+	// healthy, health is ignored for that model and all of them get traffic;
+	// with none healthy, fallback models are tried first. In [0, 1]. Default
+	// 0.5; 0 means only when none is healthy, 1 whenever one is not.
 	PanicThreshold float64 `yaml:"panic_threshold"`
 }
 
