@@ -313,6 +313,31 @@ func TestFault429NoAlternative(t *testing.T) {
 	}
 }
 
+// Case 5b: a short Retry-After and no alternative: the router waits it out
+// (it is no longer than retry.max_delay) and asks the same backend again.
+func TestFaultShortRetryAfterWaitedOut(t *testing.T) {
+	e := faultEnv(t, withBackend("busy", mock.Options{Models: []string{"m"}, ErrorStatus: 429, RetryAfter: "2"}))
+	busy := e.Backends["busy"]
+	start := e.Clock.Now()
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, _ := e.Post("/v1/chat/completions", chatBody("m", false))
+		done <- resp
+	}()
+	waitEvent(t, busy, mock.EventRequest)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Clock.WaitForDeadline(ctx, start.Add(2*time.Second)); err != nil {
+		t.Fatalf("the router does not wait for the Retry-After: %v", err)
+	}
+	busy.Mock.SetOptions(mock.Options{Name: "busy", Models: []string{"m"}, Clock: e.Clock}) // ready again
+	e.Clock.Advance(2 * time.Second)
+	resp := <-done
+	if resp.StatusCode != 200 || inference(busy) != 2 {
+		t.Fatalf("got %d after %d backend requests, want 200 after 2", resp.StatusCode, inference(busy))
+	}
+}
+
 // Case 6: Retry-After as seconds, as an HTTP date, and malformed.
 func TestFaultRetryAfterForms(t *testing.T) {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // the fake clock's start
@@ -330,10 +355,12 @@ func TestFaultRetryAfterForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := faultEnv(t, withBackend("a", mock.Options{Models: []string{"m"}, ErrorStatus: tt.status, RetryAfter: tt.value}))
+			// b answers once a rests: the request fails over at once.
+			e := faultEnv(t, withBackend("a", mock.Options{Models: []string{"m"}, ErrorStatus: tt.status, RetryAfter: tt.value}),
+				withBackend("b", mock.Options{Models: []string{"m"}}))
 			resp, _ := e.Post("/v1/chat/completions", chatBody("m", false))
-			if resp.StatusCode != tt.status {
-				t.Fatalf("got %d, want %d", resp.StatusCode, tt.status)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Continuum-Backend") != "b" {
+				t.Fatalf("got %d from %q, want 200 from b", resp.StatusCode, resp.Header.Get("X-Continuum-Backend"))
 			}
 			b := e.Backend("a")
 			var got time.Duration

@@ -171,6 +171,7 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		MaxAttempts:    effectiveAttempts(cfg),
 		Budget:         budget,
 		PanicThreshold: cfg.HealthChecks.PanicThreshold,
+		MaxRetryAfter:  cfg.Retry.MaxDelay,
 		Seed:           a.opts.Seed,
 	})
 }

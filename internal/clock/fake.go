@@ -155,6 +155,31 @@ func (f *Fake) WaitForTimers(ctx context.Context, n int) error {
 	}
 }
 
+// WaitForDeadline blocks until a pending timer is due at exactly t, or ctx
+// ends: a test knows the code under test started the wait it expects.
+func (f *Fake) WaitForDeadline(ctx context.Context, t time.Time) error {
+	for {
+		f.mu.Lock()
+		found := false
+		for _, tm := range f.timers {
+			if tm.active && tm.when.Equal(t) {
+				found = true
+				break
+			}
+		}
+		changed := f.changed
+		f.mu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // NextDeadline returns when the earliest pending timer fires, and false if none is pending.
 func (f *Fake) NextDeadline() (time.Time, bool) {
 	f.mu.Lock()

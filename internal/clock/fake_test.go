@@ -81,3 +81,16 @@ func TestFakeWaitForTimers(t *testing.T) {
 		t.Fatalf("NextDeadline: got %v %v, want now+1m", d, ok)
 	}
 }
+
+func TestFakeWaitForDeadline(t *testing.T) {
+	f := NewFake(time.Time{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		f.NewTimer(time.Second)
+		f.NewTimer(2 * time.Second)
+	}()
+	if err := f.WaitForDeadline(ctx, f.Now().Add(2*time.Second)); err != nil {
+		t.Fatalf("WaitForDeadline: %v", err)
+	}
+}

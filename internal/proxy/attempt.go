@@ -31,6 +31,7 @@ type failure struct {
 	retryOK   time.Duration      // Retry-After to send with a router-made answer
 	immediate bool               // fail over without waiting for the retry delay
 	final     bool               // never retry (a backend's 4xx, a gone client)
+	capacity  bool               // the backend asked for a pause (429, 503 with Retry-After)
 	outcome   resilience.Outcome // what the attempt counts as for breaker and health
 }
 
@@ -298,7 +299,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 			ra = a.f.snap.opts.DefaultCooldown
 		}
 		a.t.Backend.State.CoolDown(now.Add(ra))
-		fl.immediate = true
+		fl.immediate, fl.capacity = true, true
 	case resilience.Ignored:
 		fl.final = true
 	}

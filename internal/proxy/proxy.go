@@ -104,6 +104,10 @@ type Options struct {
 	DefaultCooldown time.Duration
 	// MaxResponseBytes bounds a non-streaming response body. Zero means 256 MiB.
 	MaxResponseBytes int64
+	// MaxRetryAfter is the longest Retry-After the router waits out itself
+	// when every backend of a request rests after asking for a pause; longer
+	// ones are passed to the client at once. Zero means never wait.
+	MaxRetryAfter time.Duration
 	// Seed seeds the policies' and the retry jitter's random sources.
 	Seed uint64
 }
@@ -326,6 +330,16 @@ func (f *forwarding) run() *exchange.Response {
 	for attempt := 1; ; attempt++ {
 		t, permit, group, wait, limited := f.pick()
 		if t == nil {
+			if limited && f.last != nil && f.last.capacity && attempt <= opts.MaxAttempts && f.shortWait(wait) {
+				// Every candidate rests after asking for a pause (429, or
+				// 503 with Retry-After) and one is back soon: honour its
+				// Retry-After rather than failing. Waiting is not an attempt.
+				if !f.sleep(wait) {
+					return f.ended(f.last)
+				}
+				attempt--
+				continue
+			}
 			if f.last != nil {
 				return f.last.response(f.rec)
 			}
@@ -344,7 +358,11 @@ func (f *forwarding) run() *exchange.Response {
 			return resp
 		}
 		f.last = fail
-		f.tried = append(f.tried, t.Backend)
+		if !fail.capacity {
+			// A backend that asked for a pause is kept out by its cooldown
+			// instead, and may be asked again once it is over.
+			f.tried = append(f.tried, t.Backend)
+		}
 		if fail.final || f.parent.Err() != nil {
 			return fail.response(f.rec)
 		}
@@ -369,6 +387,15 @@ func (f *forwarding) run() *exchange.Response {
 			}
 		}
 	}
+}
+
+// shortWait reports whether waiting d for a backend's Retry-After is worth
+// it: short (at most MaxRetryAfter) and within the request's deadline.
+func (f *forwarding) shortWait(d time.Duration) bool {
+	if d <= 0 || d > f.snap.opts.MaxRetryAfter {
+		return false
+	}
+	return f.deadline.IsZero() || f.p.clk.Now().Add(d).Before(f.deadline)
 }
 
 // ended answers a request whose client left, or whose total time ran out,

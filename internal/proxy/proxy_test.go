@@ -323,3 +323,42 @@ func TestNoHealthyBackendTriesFallbackBeforePanic(t *testing.T) {
 		t.Fatalf("got %d from %q, want panic mode to use a", resp.Status, resp.Backend)
 	}
 }
+
+func TestShortRetryAfterIsWaitedOut(t *testing.T) {
+	tests := []struct {
+		name       string
+		retryAfter string
+		wantStatus int
+		wantCalls  int
+		wantWait   time.Duration
+	}{
+		{"short: wait and ask again", "2", 200, 2, 2 * time.Second},
+		{"long: pass the 429 on at once", "120", 429, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{MaxRetryAfter: 5 * time.Second, MaxAttempts: 3}, nil, nil, "a:m")
+			h.senders["a"].do = func(ctx context.Context, n int) (*upstream.Response, error) {
+				if n == 1 {
+					return &upstream.Response{Status: 429, Header: upstream.Header{{Name: "Retry-After", Value: tt.retryAfter}}, Body: io.NopCloser(strings.NewReader(`{"error":{"message":"slow down"}}`))}, nil
+				}
+				return jsonResponse(ctx, 200, `{"choices":[]}`), nil
+			}
+			start := h.clk.Now()
+			done := make(chan *exchange.Response, 1)
+			go func() { done <- h.proxy.Forward(context.Background(), request("m", false)) }()
+			if tt.wantWait > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := h.clk.WaitForDeadline(ctx, start.Add(tt.wantWait)); err != nil {
+					t.Fatalf("the router did not wait %v: %v", tt.wantWait, err)
+				}
+				h.clk.Advance(tt.wantWait)
+			}
+			resp := <-done
+			if resp.Status != tt.wantStatus || h.senders["a"].Calls() != tt.wantCalls {
+				t.Fatalf("got %d after %d calls, want %d after %d", resp.Status, h.senders["a"].Calls(), tt.wantStatus, tt.wantCalls)
+			}
+		})
+	}
+}
