@@ -163,18 +163,13 @@ func printDiagnostics(w io.Writer, ds []config.Diagnostic, prefix string) {
 	}
 }
 
-func checkCmd(args []string, env Env) int {
-	fs := newFlags("check", "check [-c FILE]", env)
-	var path string
-	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
-	fs.StringVar(&path, "config", "", "same as -c")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	file, err := config.Find(path, env.lookup)
+// loadConfig finds and loads the configuration for a command, printing its
+// warnings and, on failure, its errors as file:line:col lines.
+func loadConfig(cmd, explicit string, env Env) (*config.Config, string, bool) {
+	file, err := config.Find(explicit, env.lookup)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "continuum check: %v\n", err)
-		return ExitFailure
+		fmt.Fprintf(env.Stderr, "continuum %s: %v\n", cmd, err)
+		return nil, "", false
 	}
 	cfg, warns, err := config.Load(file)
 	printDiagnostics(env.Stderr, warns, "warning: ")
@@ -183,8 +178,23 @@ func checkCmd(args []string, env Env) int {
 		if errors.As(err, &list) {
 			printDiagnostics(env.Stderr, list, "")
 		} else {
-			fmt.Fprintf(env.Stderr, "continuum check: %v\n", err)
+			fmt.Fprintf(env.Stderr, "continuum %s: %v\n", cmd, err)
 		}
+		return nil, "", false
+	}
+	return cfg, file, true
+}
+
+func checkCmd(args []string, env Env) int {
+	fs := newFlags("check", "check [-c FILE]", env)
+	var path string
+	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
+	fs.StringVar(&path, "config", "", "same as -c")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, file, ok := loadConfig("check", path, env)
+	if !ok {
 		return ExitFailure
 	}
 	fmt.Fprintf(env.Stdout, "%s: configuration is valid (%d backends, strategy %s)\n", file, len(cfg.Backends), cfg.SelectionStrategy)
@@ -247,20 +257,8 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	if logFormat == "" {
 		logFormat, _ = env.lookup("CONTINUUM_LOG_FORMAT")
 	}
-	file, err := config.Find(path, env.lookup)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
-		return ExitFailure
-	}
-	cfg, warns, err := config.Load(file)
-	printDiagnostics(env.Stderr, warns, "warning: ")
-	if err != nil {
-		var list config.ErrorList
-		if errors.As(err, &list) {
-			printDiagnostics(env.Stderr, list, "")
-		} else {
-			fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
-		}
+	cfg, file, ok := loadConfig("serve", path, env)
+	if !ok {
 		return ExitFailure
 	}
 	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: env.Stderr, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch})

@@ -168,11 +168,23 @@ func start(t *testing.T, opts ...setupOption) *env {
 	}
 	e.Config = cfg
 
+	e.launch(app.Options{Config: cfg, Clock: clk, Seed: s.seed, NoWatch: true})
+	return e
+}
+
+// launch runs a router with opts on a loopback listener, stops it when the
+// test ends (printing its logs if the test failed), and waits for its first
+// model discovery.
+func (e *env) launch(opts app.Options) {
+	t := e.t
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Options{Config: cfg, Listeners: []net.Listener{ln}, Clock: clk, Seed: s.seed, LogOutput: e.Logs, LogLevel: "debug"})
+	opts.Listeners = []net.Listener{ln}
+	opts.LogOutput, opts.LogLevel = e.Logs, "debug"
+	a, err := app.New(opts)
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -197,7 +209,6 @@ func start(t *testing.T, opts ...setupOption) *env {
 	case <-time.After(10 * time.Second):
 		t.Fatal("model discovery did not finish")
 	}
-	return e
 }
 
 // syncBackendBlocks copies global blocks edited by withConfig into a backend

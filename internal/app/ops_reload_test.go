@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,38 +79,7 @@ func opsStartFile(t *testing.T, yaml string, s opsFileSetup) (*env, string) {
 	if s.Clock != nil {
 		clk = s.Clock
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(app.Options{
-		Config: cfg, ConfigPath: path, Listeners: []net.Listener{ln}, Clock: clk,
-		LogOutput: e.Logs, LogLevel: "debug", NoWatch: !s.Watch,
-	})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e.App = a
-	e.URL = "http://" + ln.Addr().String()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("router logs:\n%s", e.Logs.String())
-		}
-	})
-	select {
-	case <-a.Discovered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("model discovery did not finish")
-	}
+	e.launch(app.Options{Config: cfg, ConfigPath: path, Clock: clk, NoWatch: !s.Watch})
 	return e, path
 }
 

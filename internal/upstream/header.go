@@ -111,21 +111,29 @@ func listed(conn []byte, name []byte) bool {
 	return false
 }
 
-// eachField calls fn for each "Name: value" line of a raw header block.
+// nextField splits the first "Name: value" line off a raw header block
+// (CRLF or LF terminated). ok is false for a line that is not a field.
+func nextField(raw []byte) (name, value, rest []byte, ok bool) {
+	line := raw
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		line, rest = raw[:i], raw[i+1:]
+	}
+	line = bytes.TrimRight(line, "\r")
+	c := bytes.IndexByte(line, ':')
+	if c <= 0 {
+		return nil, nil, rest, false
+	}
+	return bytes.TrimSpace(line[:c]), bytes.TrimSpace(line[c+1:]), rest, true
+}
+
+// eachField calls fn for each field of a raw header block.
 func eachField(raw []byte, fn func(name, value []byte)) {
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
+		name, value, rest, ok := nextField(raw)
+		if ok {
+			fn(name, value)
 		}
-		line = bytes.TrimRight(line, "\r")
-		c := bytes.IndexByte(line, ':')
-		if c <= 0 {
-			continue
-		}
-		fn(bytes.TrimSpace(line[:c]), bytes.TrimSpace(line[c+1:]))
+		raw = rest
 	}
 }
 
@@ -133,15 +141,11 @@ func eachField(raw []byte, fn func(name, value []byte)) {
 func connectionTokens(raw []byte) []byte {
 	var v []byte
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
+		name, value, rest, ok := nextField(raw)
+		if ok && equalFold(name, "Connection") {
+			v = value
 		}
-		if c := bytes.IndexByte(line, ':'); c > 0 && equalFold(bytes.TrimSpace(line[:c]), "Connection") {
-			v = bytes.TrimSpace(bytes.TrimRight(line[c+1:], "\r"))
-		}
+		raw = rest
 	}
 	return v
 }

@@ -223,24 +223,14 @@ func appendForwarded(b []byte, req *Request) []byte {
 	}
 	conn := connectionTokens(raw)
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		line = bytes.TrimRight(line, "\r")
-		c := bytes.IndexByte(line, ':')
-		if c <= 0 {
-			continue
-		}
-		name := bytes.TrimSpace(line[:c])
-		if !Forwardable(name) || listed(conn, name) || req.Header.hasField(name) || bytes.IndexByte(line, 0) >= 0 {
+		name, value, rest, ok := nextField(raw)
+		raw = rest
+		if !ok || !Forwardable(name) || listed(conn, name) || req.Header.hasField(name) || bytes.IndexByte(value, 0) >= 0 {
 			continue
 		}
 		b = append(b, name...)
 		b = append(b, ": "...)
-		b = append(b, bytes.TrimSpace(line[c+1:])...)
+		b = append(b, value...)
 		b = append(b, "\r\n"...)
 	}
 	return b
