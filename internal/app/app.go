@@ -86,9 +86,12 @@ type App struct {
 	adminHandler http.Handler
 	adminServer  *http.Server
 	adminAddr    net.Addr
-	metrics      *metrics.Metrics
-	extra        func(ctx *fasthttp.RequestCtx) bool
-	discovered   <-chan struct{}
+	// adminApart is whether the admin API has its own listener; decided at
+	// start, as listeners do not change on reload.
+	adminApart bool
+	metrics    *metrics.Metrics
+	extra      func(ctx *fasthttp.RequestCtx) bool
+	discovered <-chan struct{}
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -167,6 +170,7 @@ func New(opts Options) (*App, error) {
 		Extra:        a.serveExtra,
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
+	a.adminApart = opts.Config.Admin.BindAddress != ""
 	a.extra = a.buildExtra(opts.Config)
 	a.metrics.ObserveReload("success")
 	return a, nil
@@ -463,7 +467,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.loopWG.Wait()
 	a.mu.Lock()
 	for _, m := range a.members {
-		m.client.CloseIdle()
+		m.client.Close()
 	}
 	a.mu.Unlock()
 	return err

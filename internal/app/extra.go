@@ -23,7 +23,7 @@ func (a *App) buildExtra(cfg *config.Config) func(ctx *fasthttp.RequestCtx) bool
 	}
 	spec, page := apidocs.Spec(), apidocs.Page()
 	var admin fasthttp.RequestHandler
-	if cfg.Admin.BindAddress == "" && a.adminHandler != nil {
+	if !a.adminApart && a.adminHandler != nil {
 		admin = fasthttpadaptor.NewFastHTTPHandler(a.adminHandler)
 	}
 	return func(ctx *fasthttp.RequestCtx) bool {

@@ -112,10 +112,8 @@ func (a *App) Apply(cfg *config.Config) error {
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))
-	if old.Metrics != cfg.Metrics || old.Admin.BindAddress != cfg.Admin.BindAddress {
-		if old.Admin.BindAddress != cfg.Admin.BindAddress {
-			a.log.Warn("admin.bind_address changed; restart to move the admin API")
-		}
+	if old.Admin.BindAddress != cfg.Admin.BindAddress {
+		a.log.Warn("admin.bind_address changed; restart to move the admin API")
 	}
 	a.extra = a.buildExtra(cfg)
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
@@ -125,7 +123,7 @@ func (a *App) Apply(cfg *config.Config) error {
 			if p.backend.State == m.backend.State {
 				kept[p] = true
 				if p.client != m.client {
-					defer p.client.CloseIdle()
+					defer p.client.Close()
 				}
 			}
 		}
@@ -135,7 +133,7 @@ func (a *App) Apply(cfg *config.Config) error {
 			p.stop()
 		}
 		if !kept[p] {
-			defer p.client.CloseIdle()
+			defer p.client.Close()
 		}
 	}
 	a.cfg, a.members, a.budget = cfg, members, budget

@@ -163,12 +163,6 @@ func NewSnapshot(table *route.Table, targets []*Target, opts Options) (*Snapshot
 	return s, nil
 }
 
-// Table returns the snapshot's routing table.
-func (s *Snapshot) Table() *route.Table { return s.table }
-
-// Target returns the target of a backend in this snapshot, or nil.
-func (s *Snapshot) Target(b *backend.Backend) *Target { return s.targets[b] }
-
 // Proxy forwards requests using the current Snapshot.
 type Proxy struct {
 	snap     atomic.Pointer[Snapshot]
@@ -219,9 +213,6 @@ func New(snap *Snapshot, cfg Config) *Proxy {
 
 // Swap installs a new snapshot; requests in flight finish on the old one.
 func (p *Proxy) Swap(s *Snapshot) { p.snap.Store(s) }
-
-// Snapshot returns the current snapshot.
-func (p *Proxy) Snapshot() *Snapshot { return p.snap.Load() }
 
 // Models returns the current model list for GET /v1/models.
 func (p *Proxy) Models() []openai.Model { return p.snap.Load().table.Models() }

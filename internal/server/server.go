@@ -233,9 +233,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Handler returns the request handler, for tests that serve it themselves.
-func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
-
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(s.settings.Load().MaxBodySize)}
 }

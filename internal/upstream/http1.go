@@ -22,8 +22,9 @@ type http1 struct {
 	opts   Options
 	dialer net.Dialer
 
-	mu   sync.Mutex
-	idle []*conn1 // LIFO: the most recently used connection is reused first
+	mu      sync.Mutex
+	idle    []*conn1 // LIFO: the most recently used connection is reused first
+	retired bool     // connections are closed after use instead of pooled
 }
 
 func newHTTP1(addr string, opts Options) *http1 {
@@ -167,6 +168,11 @@ func (t *http1) get(ctx context.Context) (*conn1, bool, error) {
 func (t *http1) put(c *conn1) {
 	c.idleSince = t.opts.Now()
 	t.mu.Lock()
+	if t.retired {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
 	if len(t.idle) >= t.opts.MaxIdle {
 		old := t.idle[0]
 		copy(t.idle, t.idle[1:])
@@ -177,6 +183,13 @@ func (t *http1) put(c *conn1) {
 	}
 	t.idle = append(t.idle, c)
 	t.mu.Unlock()
+}
+
+func (t *http1) retire() {
+	t.mu.Lock()
+	t.retired = true
+	t.mu.Unlock()
+	t.closeIdle()
 }
 
 func (t *http1) closeIdle() {

@@ -7,14 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
 // stdTransport sends requests with net/http; it is used for https://
 // backends, where TLS and HTTP/2 matter more than per-request cost.
 type stdTransport struct {
-	base string // scheme://host
-	tr   *http.Transport
+	base    string // scheme://host
+	tr      *http.Transport
+	retired atomic.Bool
 }
 
 func newStd(base string, opts Options) *stdTransport {
@@ -74,7 +76,7 @@ func (s *stdTransport) roundTrip(ctx context.Context, req *Request, auth Header)
 		}
 		return nil, &Error{Kind: kind, Err: err}
 	}
-	out := &Response{Status: res.StatusCode, Body: &stdBody{ctx: ctx, rc: res.Body}}
+	out := &Response{Status: res.StatusCode, Body: &stdBody{ctx: ctx, rc: res.Body, s: s}}
 	for name, values := range res.Header {
 		for _, v := range values {
 			out.Header = append(out.Header, Field{name, v})
@@ -85,11 +87,17 @@ func (s *stdTransport) roundTrip(ctx context.Context, req *Request, auth Header)
 
 func (s *stdTransport) closeIdle() { s.tr.CloseIdleConnections() }
 
+func (s *stdTransport) retire() {
+	s.retired.Store(true)
+	s.tr.CloseIdleConnections()
+}
+
 // stdBody reports the context's cause instead of net/http's generic error
 // when the request was cancelled.
 type stdBody struct {
 	ctx context.Context
 	rc  io.ReadCloser
+	s   *stdTransport
 }
 
 func (b *stdBody) Read(p []byte) (int, error) {
@@ -103,4 +111,12 @@ func (b *stdBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *stdBody) Close() error { return b.rc.Close() }
+// Close closes the body; on a retired transport the connection it returned
+// to the idle pool is closed too.
+func (b *stdBody) Close() error {
+	err := b.rc.Close()
+	if b.s.retired.Load() {
+		b.s.tr.CloseIdleConnections()
+	}
+	return err
+}

@@ -72,6 +72,9 @@ type Response struct {
 type transport interface {
 	roundTrip(ctx context.Context, req *Request, auth Header) (*Response, error)
 	closeIdle()
+	// retire closes idle connections and makes connections in use close
+	// when their request ends instead of returning to the pool.
+	retire()
 }
 
 // ErrorKind says where sending failed. It is used as a metric label.
@@ -212,3 +215,8 @@ func (c *Client) DefaultHealthPath() string {
 
 // CloseIdle closes pooled idle connections.
 func (c *Client) CloseIdle() { c.tr.closeIdle() }
+
+// Close retires the client (after a reload replaced it, or at shutdown):
+// idle connections are closed now, and connections still in use are closed
+// when their request ends. Requests in flight are not interrupted.
+func (c *Client) Close() { c.tr.retire() }

@@ -437,3 +437,40 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("connections: got %d, want 2 (one expired while idle)", n)
 	}
 }
+
+func TestCloseRetiresConnectionsInUse(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			<-release
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, Options{})
+	resp, err := c.Do(context.Background(), &Request{Method: "GET", Path: "/fast"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp) // its connection is now idle in the pool
+	done := make(chan string, 1)
+	go func() {
+		resp, err := c.Do(context.Background(), &Request{Method: "GET", Path: "/slow"})
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		done <- readBody(t, resp)
+	}()
+	<-started
+	c.Close()
+	close(release)
+	if got := <-done; got != "ok" {
+		t.Fatalf("request in flight during Close: got %q, want ok", got)
+	}
+	if n := len(c.tr.(*http1).idle); n != 0 {
+		t.Fatalf("idle connections after Close and a finished request: got %d, want 0", n)
+	}
+}
