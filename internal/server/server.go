@@ -255,7 +255,8 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	writeError(ctx, status, openai.ErrorForStatus(status, msg))
 	ctx.SetConnectionClose()
 	if s.deps.Observer != nil {
-		s.deps.Observer.RequestDone(&exchange.Record{Start: time.Now(), Endpoint: string(ctx.Path()), Status: status, ErrorKind: "bad_request"})
+		// The path is the client's: it is not a label value.
+		s.deps.Observer.RequestDone(&exchange.Record{Start: time.Now(), Endpoint: "unreadable", Status: status, ErrorKind: "bad_request"})
 	}
 }
 
@@ -324,12 +325,14 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	rec := &exchange.Record{Start: time.Now(), Endpoint: "models"}
+	rec.RequestID, _ = ctx.UserValue(requestIDKey).(string)
 	caller, ok := s.authenticate(ctx, rec)
 	if !ok {
 		return
 	}
 	if caller.Models != nil && !caller.Models.HasScope("read") && !caller.Models.HasScope("write") {
-		writeError(ctx, 403, openai.NewError(openai.TypePermission, "missing_scope", "", "this API key lacks the read scope needed to list models"))
+		rec.ErrorKind = "model_forbidden"
+		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, "missing_scope", "", "this API key lacks the read scope needed to list models"))
 		return
 	}
 	all := s.deps.Catalog.Models()
@@ -357,12 +360,15 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 			}
 		}
 		if body == nil {
-			writeError(ctx, 404, openai.ModelNotFound(id))
+			rec.ErrorKind = "model_not_found"
+			s.reject(ctx, rec, 404, openai.ModelNotFound(id))
 			return
 		}
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
+	rec.Status = 200
+	s.done(rec)
 }
 
 // proxy serves one of the proxied POST endpoints.
