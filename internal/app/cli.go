@@ -261,7 +261,9 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	if !ok {
 		return ExitFailure
 	}
-	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: env.Stderr, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch})
+	logs := newBufferedWriter(env.Stderr)
+	defer logs.Close()
+	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: logs, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure

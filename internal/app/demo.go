@@ -59,7 +59,9 @@ func demoCmd(ctx context.Context, args []string, env Env) int {
 		cfg.Backends = append(cfg.Backends, cfg.NewBackend(name, "http://"+ln.Addr().String()))
 	}
 
-	a, err := New(Options{Config: cfg, LogOutput: env.Stderr})
+	logs := newBufferedWriter(env.Stderr)
+	defer logs.Close()
+	a, err := New(Options{Config: cfg, LogOutput: logs})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "continuum demo: %v\n", err)
 		return ExitFailure
