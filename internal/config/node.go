@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -241,109 +242,60 @@ func (d *decoder) normalized(dst *string, norm func(string) string) decodeFunc {
 
 func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-func (d *decoder) integer(dst *int) decodeFunc {
+// parsed returns a decodeFunc that parses a scalar with parse into *dst,
+// reporting format (with the value as its %q argument) when parse fails.
+func parsed[T any](d *decoder, dst *T, parse func(string) (T, error), format string) decodeFunc {
 	return func(n *yaml.Node, path string) {
 		v, ok := d.typed(n, path)
 		if !ok {
 			return
 		}
-		i, err := parseInt(v)
-		if err != nil || int64(int(i)) != i {
-			d.errorf(n, path, "invalid integer %q", v)
+		x, err := parse(v)
+		if err != nil {
+			d.errorf(n, path, format, v)
 			return
 		}
-		*dst = int(i)
+		*dst = x
 	}
+}
+
+var errOutOfRange = errors.New("out of range")
+
+func (d *decoder) integer(dst *int) decodeFunc {
+	return parsed(d, dst, func(v string) (int, error) {
+		i, err := parseInt(v)
+		if err == nil && int64(int(i)) != i {
+			err = errOutOfRange
+		}
+		return int(i), err
+	}, "invalid integer %q")
 }
 
 func (d *decoder) float(dst *float64) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
-		f, err := parseFloat(v)
-		if err != nil {
-			d.errorf(n, path, "invalid number %q", v)
-			return
-		}
-		*dst = f
-	}
+	return parsed(d, dst, parseFloat, "invalid number %q")
 }
 
 func (d *decoder) boolean(dst *bool) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
-		b, err := parseBool(v)
-		if err != nil {
-			d.errorf(n, path, "invalid boolean %q (use true or false)", v)
-			return
-		}
-		*dst = b
-	}
+	return parsed(d, dst, parseBool, "invalid boolean %q (use true or false)")
 }
 
 func (d *decoder) duration(dst *time.Duration) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
-		t, err := parseDuration(v)
-		if err != nil {
-			d.errorf(n, path, "invalid duration %q (use e.g. 500ms, 30s, 5m)", v)
-			return
-		}
-		*dst = t
-	}
+	return parsed(d, dst, parseDuration, "invalid duration %q (use e.g. 500ms, 30s, 5m)")
 }
 
 func (d *decoder) size(dst *int64) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
-		s, err := parseSize(v)
-		if err != nil {
-			d.errorf(n, path, "invalid size %q (use e.g. 1024, 512KiB, 10MB, 32MiB)", v)
-			return
-		}
-		*dst = s
-	}
+	return parsed(d, dst, parseSize, "invalid size %q (use e.g. 1024, 512KiB, 10MB, 32MiB)")
 }
 
 func (d *decoder) fileMode(dst *uint32) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
+	return parsed(d, dst, func(v string) (uint32, error) {
 		m, err := strconv.ParseUint(strings.TrimSpace(v), 0, 32)
-		if err != nil {
-			d.errorf(n, path, "invalid file mode %q (use octal, e.g. 0o660)", v)
-			return
-		}
-		*dst = uint32(m)
-	}
+		return uint32(m), err
+	}, "invalid file mode %q (use octal, e.g. 0o660)")
 }
 
 func (d *decoder) timestamp(dst *time.Time) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		v, ok := d.typed(n, path)
-		if !ok {
-			return
-		}
-		t, err := parseTime(v)
-		if err != nil {
-			d.errorf(n, path, "invalid time %q (use RFC 3339, e.g. 2025-12-31T23:59:59Z)", v)
-			return
-		}
-		*dst = t
-	}
+	return parsed(d, dst, parseTime, "invalid time %q (use RFC 3339, e.g. 2025-12-31T23:59:59Z)")
 }
 
 // strings decodes a list of strings; it replaces the default list.
