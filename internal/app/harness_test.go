@@ -256,46 +256,46 @@ func (e *env) SDK(opts ...option.RequestOption) openai.Client {
 	return openai.NewClient(append(base, opts...)...)
 }
 
-// Post sends a raw request to the router and returns the response with its body read.
-func (e *env) Post(path, body string, header ...string) (*http.Response, string) {
-	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
+// send sends a request with the given method, JSON body (none when "") and
+// header pairs to an absolute URL, and returns the response with its body read.
+func send(t *testing.T, method, url, body string, header ...string) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatalf("POST %s: read body: %v", path, err)
+		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
 	return resp, string(b)
+}
+
+// Post sends a raw request to the router.
+func (e *env) Post(path, body string, header ...string) (*http.Response, string) {
+	e.t.Helper()
+	return send(e.t, http.MethodPost, e.URL+path, body, header...)
 }
 
 // Get sends a GET to the router.
 func (e *env) Get(path string, header ...string) (*http.Response, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return send(e.t, http.MethodGet, e.URL+path, "", header...)
 }
 
 // chatBody is a small chat request body.

@@ -42,7 +42,7 @@ func opsAdminURL(e *env) string {
 // opsAdminBackends returns GET /admin/backends as decoded JSON objects by name.
 func opsAdminBackends(t *testing.T, e *env, header ...string) map[string]map[string]any {
 	t.Helper()
-	resp, body := opsDo(t, http.MethodGet, opsAdminURL(e)+"/admin/backends", "", header...)
+	resp, body := send(t, http.MethodGet, opsAdminURL(e)+"/admin/backends", "", header...)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /admin/backends: got %d %s, want 200", resp.StatusCode, body)
 	}
@@ -97,7 +97,7 @@ func TestOpsAdminAuth(t *testing.T) {
 					{"with wrong credentials", m.wrong, 401},
 					{"with the right credentials", m.right, 200},
 				} {
-					resp, body := opsDo(t, http.MethodGet, base+"/admin/backends", "", c.header...)
+					resp, body := send(t, http.MethodGet, base+"/admin/backends", "", c.header...)
 					if resp.StatusCode != c.want {
 						t.Errorf("%s: got %d %s, want %d", c.name, resp.StatusCode, body, c.want)
 						continue
@@ -112,11 +112,11 @@ func TestOpsAdminAuth(t *testing.T) {
 					}
 				}
 				// Without credentials even an unknown admin path is refused.
-				if resp, body := opsDo(t, http.MethodGet, base+"/admin/nope", ""); resp.StatusCode != 401 {
+				if resp, body := send(t, http.MethodGet, base+"/admin/nope", ""); resp.StatusCode != 401 {
 					t.Errorf("GET /admin/nope without credentials: got %d %s, want 401", resp.StatusCode, body)
 				}
 				if separate {
-					resp, body := opsDo(t, http.MethodGet, e.URL+"/admin/backends", "", m.right...)
+					resp, body := send(t, http.MethodGet, e.URL+"/admin/backends", "", m.right...)
 					if resp.StatusCode != 404 {
 						t.Errorf("main listener with the admin API on its own address: got %d %s, want 404", resp.StatusCode, body)
 					}
@@ -287,7 +287,7 @@ func TestOpsAdminDrain(t *testing.T) {
 		if !strings.HasSuffix(path, "/drain") {
 			method = http.MethodGet
 		}
-		resp, body := opsDo(t, method, e.URL+path, "", admin...)
+		resp, body := send(t, method, e.URL+path, "", admin...)
 		if resp.StatusCode != 404 {
 			t.Errorf("%s %s: got %d %s, want 404", method, path, resp.StatusCode, body)
 		}
@@ -365,12 +365,12 @@ func TestOpsSecretsStayHidden(t *testing.T) {
 			}
 			for _, c := range calls {
 				for _, h := range [][]string{right, wrong, nil} {
-					resp, body := opsDo(t, c.method, e.URL+c.path, "", h...)
+					resp, body := send(t, c.method, e.URL+c.path, "", h...)
 					record(resp, body)
 				}
 			}
 
-			resp, body = opsDo(t, http.MethodGet, e.URL+"/admin/config", "", right...)
+			resp, body = send(t, http.MethodGet, e.URL+"/admin/config", "", right...)
 			if resp.StatusCode != 200 {
 				t.Fatalf("GET /admin/config: got %d %s, want 200", resp.StatusCode, body)
 			}

@@ -232,7 +232,7 @@ func TestOpsCORS(t *testing.T) {
 	}), withBackend("a", mock.Options{Models: []string{"m"}}))
 
 	preflight := func(from string) (*http.Response, string) {
-		return opsDo(t, http.MethodOptions, e.URL+"/v1/chat/completions", "",
+		return send(t, http.MethodOptions, e.URL+"/v1/chat/completions", "",
 			"Origin", from, "Access-Control-Request-Method", "POST",
 			"Access-Control-Request-Headers", "authorization, content-type")
 	}

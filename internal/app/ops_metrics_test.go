@@ -31,7 +31,7 @@ type opsMetrics []opsSample
 // opsScrape fetches and parses a metrics endpoint.
 func opsScrape(t *testing.T, url string) opsMetrics {
 	t.Helper()
-	resp, body := opsDo(t, http.MethodGet, url, "")
+	resp, body := send(t, http.MethodGet, url, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s: got %d %s, want 200", url, resp.StatusCode, body)
 	}

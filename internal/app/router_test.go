@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -674,7 +673,7 @@ func TestRouterErrorEnvelope(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp, body := rtDo(t, tt.method, e.URL+tt.path, tt.body)
+			resp, body := send(t, tt.method, e.URL+tt.path, tt.body)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("got status %d (%s), want %d", resp.StatusCode, body, tt.wantStatus)
 			}
@@ -694,33 +693,6 @@ func TestRouterErrorEnvelope(t *testing.T) {
 	if n := e.Backends["a"].Mock.Stats().Requests; n != 0 {
 		t.Errorf("backend got %d requests, want 0: the router answers these itself", n)
 	}
-}
-
-// rtDo sends one request with a JSON body (none when body is "") and returns
-// the response with its body read.
-func rtDo(t *testing.T, method, url, body string) (*http.Response, string) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return resp, string(b)
 }
 
 func TestRouterBackendsDown(t *testing.T) {
