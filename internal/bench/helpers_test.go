@@ -114,11 +114,12 @@ func runOnFakeClockWaiting(t *testing.T, fc *clock.Fake, cfg bench.Config, timer
 // inFlightCounter wraps a handler and records the most requests it saw at
 // once.
 type inFlightCounter struct {
-	next http.Handler
-	mu   sync.Mutex
-	now  int
-	peak int
-	seen int
+	next    http.Handler
+	mu      sync.Mutex
+	now     int
+	peak    int
+	seen    int
+	changed chan struct{} // closed and replaced when seen grows
 }
 
 func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +127,10 @@ func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.now++
 	c.seen++
 	c.peak = max(c.peak, c.now)
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -139,6 +144,27 @@ func (c *inFlightCounter) stats() (peak, seen int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.peak, c.seen
+}
+
+// awaitSeen blocks until the handler has seen at least n requests, or ctx ends.
+func (c *inFlightCounter) awaitSeen(ctx context.Context, n int) error {
+	for {
+		c.mu.Lock()
+		if c.seen >= n {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // lineWriter is a concurrency-safe writer that reports each write on a

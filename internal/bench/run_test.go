@@ -280,15 +280,8 @@ func TestWarmupIsLeftOut(t *testing.T) {
 	// in each phase, then move the time on.
 	awaitRequests := func(n int) {
 		t.Helper()
-		for {
-			if _, seen := counter.stats(); seen >= n {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("server saw fewer than %d requests within %v", n, safetyTimeout)
-			case <-time.After(time.Millisecond):
-			}
+		if err := counter.awaitSeen(ctx, n); err != nil {
+			t.Fatalf("server saw fewer than %d requests within %v", n, safetyTimeout)
 		}
 	}
 	awaitRequests(5)
