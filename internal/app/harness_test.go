@@ -43,6 +43,7 @@ type env struct {
 	Config   *config.Config
 	Backends map[string]*testBackend
 	Logs     *syncBuffer
+	wrap     func(net.Listener) net.Listener
 }
 
 // backendSpec describes one backend to start.
@@ -53,6 +54,8 @@ type backendSpec struct {
 	down  bool // configure the backend at an address where nothing listens
 	typ   string
 	noDis bool // do not set static models: let the router discover them
+	// handler, when not nil, serves the backend instead of a mock.
+	handler http.Handler
 }
 
 type setup struct {
@@ -60,6 +63,8 @@ type setup struct {
 	edits    []func(*config.Config)
 	fake     bool
 	seed     uint64
+	// wrap, when not nil, wraps the router's listener.
+	wrap func(net.Listener) net.Listener
 }
 
 type setupOption func(*setup)
@@ -81,6 +86,18 @@ func withDeadBackend(name string, models ...string) setupOption {
 	return func(s *setup) {
 		s.backends = append(s.backends, backendSpec{name: name, opts: mock.Options{Models: models}, down: true})
 	}
+}
+
+// withHandlerBackend adds a backend served by h (not a mock) with static models.
+func withHandlerBackend(name string, h http.Handler, models ...string) setupOption {
+	return func(s *setup) {
+		s.backends = append(s.backends, backendSpec{name: name, opts: mock.Options{Models: models}, handler: h})
+	}
+}
+
+// withListener wraps the router's listener, to act on its connections.
+func withListener(wrap func(net.Listener) net.Listener) setupOption {
+	return func(s *setup) { s.wrap = wrap }
 }
 
 // withDiscovery makes the named backend's models discovered instead of configured.
@@ -126,6 +143,11 @@ func start(t *testing.T, opts ...setupOption) *env {
 		var url string
 		if spec.down {
 			url = deadURL(t)
+		} else if spec.handler != nil {
+			srv := httptest.NewServer(spec.handler)
+			t.Cleanup(srv.Close)
+			url = srv.URL
+			e.Backends[spec.name] = &testBackend{Name: spec.name, Srv: srv, URL: url}
 		} else {
 			o := spec.opts
 			if o.Name == "" {
@@ -168,6 +190,7 @@ func start(t *testing.T, opts ...setupOption) *env {
 	}
 	e.Config = cfg
 
+	e.wrap = s.wrap
 	e.launch(app.Options{Config: cfg, Clock: clk, Seed: s.seed, NoWatch: true})
 	return e
 }
@@ -183,6 +206,9 @@ func (e *env) launch(opts app.Options) {
 		t.Fatal(err)
 	}
 	opts.Listeners = []net.Listener{ln}
+	if e.wrap != nil {
+		opts.Listeners = []net.Listener{e.wrap(ln)}
+	}
 	opts.LogOutput, opts.LogLevel = e.Logs, "debug"
 	a, err := app.New(opts)
 	if err != nil {

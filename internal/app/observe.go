@@ -63,6 +63,9 @@ func (a *App) accessLog(rec *exchange.Record) {
 	if rec.ErrorKind != "" {
 		attrs = append(attrs, slog.String("error", rec.ErrorKind))
 	}
+	if rec.ErrorDetail != "" {
+		attrs = append(attrs, slog.String("error_detail", rec.ErrorDetail))
+	}
 	if rec.Aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}

@@ -97,5 +97,8 @@ type Record struct {
 	Completion int           // usage.completion_tokens
 	HasUsage   bool
 	ErrorKind  string // why the request failed, "" when it did not
-	Aborted    bool   // a committed stream ended with an error
+	// ErrorDetail is the cause of a failure for the operator's log (it may
+	// name backend addresses); it is never sent to the client.
+	ErrorDetail string
+	Aborted     bool // a committed stream ended with an error
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ const maxErrorBody = 1 << 20
 // failure is why one attempt did not commit.
 type failure struct {
 	kind      string             // metric label: connect, read, status_503, timeout_first_token…
-	detail    string             // human-readable cause for logs
+	detail    string             // cause for logs; may name backend addresses, never sent to clients
+	message   string             // cause for the client; "" means detail (which then holds nothing private)
 	status    int                // status to answer if this is the last failure
 	passOn    *exchange.Response // the backend's own answer to pass on, if any
 	retryOK   time.Duration      // Retry-After to send with a router-made answer
@@ -37,12 +39,29 @@ type failure struct {
 
 // response turns the last failure into the client's answer.
 func (fl *failure) response(rec *exchange.Record) *exchange.Response {
-	rec.ErrorKind = fl.kind
+	rec.ErrorKind, rec.ErrorDetail = fl.kind, fl.detail
 	if fl.passOn != nil {
 		return fl.passOn
 	}
-	typ := openai.ErrorForStatus(fl.status, fl.detail)
-	return errorResponse(fl.status, typ, fl.retryOK)
+	msg := fl.message
+	if msg == "" {
+		msg = fl.detail
+	}
+	return errorResponse(fl.status, openai.ErrorForStatus(fl.status, msg), fl.retryOK)
+}
+
+// transportMessage is what a client is told about a transport failure of
+// kind: never the error itself, which names backend addresses.
+func transportMessage(kind upstream.ErrorKind) string {
+	switch kind {
+	case upstream.KindConnect:
+		return "the backend could not be reached"
+	case upstream.KindWrite:
+		return "the connection to the backend failed while sending the request"
+	case upstream.KindProtocol:
+		return "the backend sent a malformed answer"
+	}
+	return "the connection to the backend failed before a complete answer"
 }
 
 // attempt is one try on one backend.
@@ -238,7 +257,8 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 		c := openai.InspectEvent(ev)
 		if c.Error {
 			resp.Body.Close()
-			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + c.Message, status: 502})
+			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + c.Message,
+				message: "the backend sent an error event before any content", status: 502})
 		}
 		held = append(held, ev.Raw...)
 		if !c.Content {
@@ -277,11 +297,11 @@ func (a *attempt) transportFailure(err error) *failure {
 	case errors.Is(cause, errAttempt):
 		return &failure{kind: "timeout_attempt", detail: errAttempt.Error(), status: 504}
 	}
-	kind := string(upstream.KindOf(err))
+	kind := upstream.KindOf(err)
 	if kind == "" {
-		kind = "read"
+		kind = upstream.KindRead
 	}
-	return &failure{kind: kind, detail: err.Error(), status: 502, immediate: kind == string(upstream.KindConnect)}
+	return &failure{kind: string(kind), detail: err.Error(), message: transportMessage(kind), status: 502, immediate: kind == upstream.KindConnect}
 }
 
 // statusFailure classifies a non-2xx answer and keeps it to pass on.
@@ -352,33 +372,45 @@ func (a *attempt) end(outcome resilience.Outcome, kind string) {
 
 var errTooLarge = errors.New("response too large")
 
-// readBody reads a whole response body of at most max bytes, in one
-// allocation when the backend sent a Content-Length.
+// readBody reads a whole response body of at most max bytes. The buffer
+// grows as bytes arrive: a Content-Length only bounds it and sizes the first
+// allocation (at most initialBody), so a backend that announces a huge body
+// and sends little costs little.
 func readBody(resp *upstream.Response, max int64) ([]byte, error) {
+	limit, want := max, int64(-1)
 	if cl := resp.Header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			if n > max {
 				return nil, errTooLarge
 			}
-			body := make([]byte, n)
-			if _, err := io.ReadFull(resp.Body, body); err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return nil, err
-			}
-			return body, nil
+			limit, want = n, n
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, err
+	buf := make([]byte, 0, min(limit+1, initialBody))
+	for want < 0 || int64(len(buf)) < want {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit+1-int64(len(buf)))))
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			if want >= 0 && int64(len(buf)) < want {
+				return nil, io.ErrUnexpectedEOF
+			}
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(len(body)) > max {
-		return nil, errTooLarge
-	}
-	return body, nil
+	return buf, nil
 }
+
+// initialBody is the largest first allocation for a response body.
+const initialBody = 64 << 10
 
 // passHeaders keeps the backend's end-to-end response headers.
 func passHeaders(h upstream.Header) []exchange.Field {

@@ -362,3 +362,40 @@ func TestShortRetryAfterIsWaitedOut(t *testing.T) {
 		})
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	big := strings.Repeat("x", 200<<10)
+	cases := []struct {
+		name    string
+		cl      string // Content-Length header, "" for none
+		body    string
+		max     int64
+		want    string
+		wantErr error
+	}{
+		{"length exact", "5", "hello", 100, "hello", nil},
+		{"length zero", "0", "", 100, "", nil},
+		{"no length", "", "hello", 100, "hello", nil},
+		{"no length larger than the first buffer", "", big, 1 << 20, big, nil},
+		{"length larger than the first buffer", fmt.Sprint(len(big)), big, 1 << 20, big, nil},
+		{"announced over the limit", "101", "", 100, "", errTooLarge},
+		{"sent over the limit", "", strings.Repeat("y", 101), 100, "", errTooLarge},
+		{"exactly the limit", "", strings.Repeat("y", 100), 100, strings.Repeat("y", 100), nil},
+		{"cut short", "10", "hello", 100, "", io.ErrUnexpectedEOF},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := &upstream.Response{Status: 200, Body: io.NopCloser(strings.NewReader(c.body))}
+			if c.cl != "" {
+				resp.Header = upstream.Header{{Name: "Content-Length", Value: c.cl}}
+			}
+			got, err := readBody(resp, c.max)
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("error: got %v, want %v", err, c.wantErr)
+			}
+			if err == nil && string(got) != c.want {
+				t.Fatalf("body: got %d bytes, want %d", len(got), len(c.want))
+			}
+		})
+	}
+}
