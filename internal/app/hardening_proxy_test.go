@@ -66,4 +66,3 @@ func TestHardeningAnnouncedLengthNotPreallocated(t *testing.T) {
 			grew>>20, 6, announced>>20)
 	}
 }
-
