@@ -177,7 +177,10 @@ func New(opts Options) (*App, error) {
 }
 
 func serverSettings(c *config.Config) server.Settings {
-	return server.Settings{MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader, CORS: corsSettings(c.Server.CORS)}
+	return server.Settings{
+		MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader,
+		CORS: corsSettings(c.Server.CORS), MaxRetryAfter: c.Server.MaxRetryAfter,
+	}
 }
 
 // seed derives a per-name seed from the app seed.

@@ -178,6 +178,7 @@ func TestFaultBreakerOpensAndBacksOff(t *testing.T) {
 		c.CircuitBreaker.Timeout = 30 * time.Second
 		c.CircuitBreaker.MaxTimeout = 120 * time.Second
 		c.CircuitBreaker.Backoff = "exponential"
+		c.Server.MaxRetryAfter = 0 // no cap: Retry-After shows the open time
 	}), withBackend("bad", mock.Options{Models: []string{"m"}, ErrorStatus: 502}))
 	bad := e.Backends["bad"]
 	for i := 1; i <= 5; i++ {
@@ -296,10 +297,12 @@ func TestFault429FailsOverAndCoolsDown(t *testing.T) {
 }
 
 // Case 5: 429 with Retry-After: 120 and no alternative: the client gets 429
-// with Retry-After, and the router does not wait.
+// with Retry-After, and the router does not wait. The first answer is the
+// backend's own; the second is the router's during the cooldown, its
+// Retry-After capped by server.max_retry_after (5s).
 func TestFault429NoAlternative(t *testing.T) {
 	e := faultEnv(t, withBackend("busy", mock.Options{Models: []string{"m"}, ErrorStatus: 429, RetryAfter: "120"}))
-	for i, want := range []string{"120", "120"} {
+	for i, want := range []string{"120", "5"} {
 		resp, body := e.Post("/v1/chat/completions", chatBody("m", false))
 		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != want {
 			t.Fatalf("request %d: got %d Retry-After %q, want 429 with %s", i, resp.StatusCode, resp.Header.Get("Retry-After"), want)

@@ -172,6 +172,7 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		Budget:         budget,
 		PanicThreshold: cfg.HealthChecks.PanicThreshold,
 		MaxRetryAfter:  cfg.Retry.MaxDelay,
+		RetryAfterCap:  cfg.Server.MaxRetryAfter,
 		Seed:           a.opts.Seed,
 	})
 }

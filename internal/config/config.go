@@ -108,6 +108,17 @@ type ServerConfig struct {
 	// ConnectionPoolSize is the most idle upstream connections kept per
 	// backend. Default 100; 0 means the upstream client's own default.
 	ConnectionPoolSize int `yaml:"connection_pool_size"`
+	// MaxRetryAfter caps the Retry-After the router sends with its own 429
+	// and 503 answers (open breakers, resting backends, rate limits): the
+	// official SDKs sleep that long before retrying. Default 5s; 0 means no
+	// cap.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// ClientWriteTimeout is how long one write to a client may block (a
+	// client that stopped reading): the request then ends and frees its
+	// slot, its upstream connection and its backend's in-flight count.
+	// Time blocked writing to a client never counts against a backend.
+	// Default 60s; 0 means no limit.
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// CORS configures cross-origin requests.
 	CORS CORSConfig `yaml:"cors"`
 }
@@ -230,6 +241,12 @@ type RetryConfig struct {
 	// BudgetWindow is the period over which BudgetRatio is measured; it must
 	// be positive. Default 10s.
 	BudgetWindow time.Duration `yaml:"budget_window"`
+	// SameBackend lets a retry go to the backend that just failed (a 5xx, a
+	// connection error, a first-token timeout) when no other backend of the
+	// model can take it, within MaxAttempts and the retry budget, before
+	// the first token only. Default false: a failed backend is not asked
+	// again by the same request.
+	SameBackend bool `yaml:"same_backend"`
 }
 
 // BreakerConfig configures a circuit breaker.
@@ -459,6 +476,8 @@ func Default() *Config {
 			ReadHeaderTimeout:   10 * time.Second,
 			IdleTimeout:         120 * time.Second,
 			ConnectionPoolSize:  100,
+			MaxRetryAfter:       5 * time.Second,
+			ClientWriteTimeout:  60 * time.Second,
 			CORS: CORSConfig{
 				AllowedOrigins: []string{"*"},
 				AllowedMethods: []string{"GET", "POST", "OPTIONS"},

@@ -68,6 +68,8 @@ func (d *decoder) server(n *yaml.Node, path string, s *ServerConfig) {
 		"idle_timeout":            d.duration(&s.IdleTimeout),
 		"max_concurrent_requests": d.integer(&s.MaxConcurrentRequests),
 		"connection_pool_size":    d.integer(&s.ConnectionPoolSize),
+		"max_retry_after":         d.duration(&s.MaxRetryAfter),
+		"client_write_timeout":    d.duration(&s.ClientWriteTimeout),
 		"cors": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "server.cors", fields{
 				"enabled":           d.boolean(&s.CORS.Enabled),
@@ -101,6 +103,7 @@ func (d *decoder) retry(n *yaml.Node, path string, r *RetryConfig) {
 		"budget_ratio":          d.float(&r.BudgetRatio),
 		"budget_min_per_second": d.float(&r.BudgetMinPerSecond),
 		"budget_window":         d.duration(&r.BudgetWindow),
+		"same_backend":          d.boolean(&r.SameBackend),
 	})
 }
 

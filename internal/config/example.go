@@ -38,6 +38,13 @@ server:
   max_concurrent_requests: 0
   # Idle upstream connections kept per backend (0: the client's default).
   connection_pool_size: 100
+  # Cap on the Retry-After of the router's own 429 and 503 answers; the
+  # official SDKs sleep that long before retrying (0: no cap).
+  max_retry_after: 5s
+  # How long one write to a client may block (a client that stopped reading)
+  # before the request is ended and its slot freed; never counted against a
+  # backend (0: no limit).
+  client_write_timeout: 60s
   # Cross-origin requests from browsers.
   cors:
     enabled: false
@@ -116,6 +123,7 @@ retry:
   budget_ratio: 0.2                     # retries are at most this fraction of requests...
   budget_window: 10s                    # ...over this window,
   budget_min_per_second: 1              # but this many per second are always allowed
+  same_backend: false                   # true: retry on the backend that failed when no other can take it
 
 # One breaker per backend: it stops sending to a failing backend for a while.
 circuit_breaker:

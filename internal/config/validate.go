@@ -191,6 +191,8 @@ func (v *validator) server() {
 	v.nonNegative("server.shutdown_timeout", s.ShutdownTimeout)
 	v.nonNegative("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.nonNegative("server.idle_timeout", s.IdleTimeout)
+	v.nonNegative("server.max_retry_after", s.MaxRetryAfter)
+	v.nonNegative("server.client_write_timeout", s.ClientWriteTimeout)
 	if s.MaxConcurrentRequests < 0 {
 		v.errorf("server.max_concurrent_requests", "must not be negative (got %d)", s.MaxConcurrentRequests)
 	}

@@ -30,7 +30,6 @@ type failure struct {
 	message   string             // cause for the client; "" means detail (which then holds nothing private)
 	status    int                // status to answer if this is the last failure
 	passOn    *exchange.Response // the backend's own answer to pass on, if any
-	retryOK   time.Duration      // Retry-After to send with a router-made answer
 	immediate bool               // fail over without waiting for the retry delay
 	final     bool               // never retry (a backend's 4xx, a gone client)
 	capacity  bool               // the backend asked for a pause (429, 503 with Retry-After)
@@ -47,7 +46,7 @@ func (fl *failure) response(rec *exchange.Record) *exchange.Response {
 	if msg == "" {
 		msg = fl.detail
 	}
-	return errorResponse(fl.status, openai.ErrorForStatus(fl.status, msg), fl.retryOK)
+	return errorResponse(fl.status, openai.ErrorForStatus(fl.status, msg), 0)
 }
 
 // transportMessage is what a client is told about a transport failure of

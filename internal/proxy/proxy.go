@@ -108,6 +108,10 @@ type Options struct {
 	// when every backend of a request rests after asking for a pause; longer
 	// ones are passed to the client at once. Zero means never wait.
 	MaxRetryAfter time.Duration
+	// RetryAfterCap caps the Retry-After of the router's own 429 and 503
+	// answers (open breakers, resting backends): clients such as the
+	// official SDKs sleep that long. Zero means no cap.
+	RetryAfterCap time.Duration
 	// Seed seeds the policies' and the retry jitter's random sources.
 	Seed uint64
 }
@@ -336,10 +340,10 @@ func (f *forwarding) run() *exchange.Response {
 			}
 			if limited {
 				f.rec.ErrorKind = "backends_rate_limited"
-				return errorResponse(429, openai.ErrorForStatus(429, "every backend for model `"+f.req.Fields.Model+"` is rate limited; retry after the indicated time"), wait)
+				return errorResponse(429, openai.ErrorForStatus(429, "every backend for model `"+f.req.Fields.Model+"` is rate limited; retry after the indicated time"), f.capWait(wait))
 			}
 			f.rec.ErrorKind = "no_backend"
-			return noBackend(f.req.Fields.Model, wait)
+			return noBackend(f.req.Fields.Model, f.capWait(wait))
 		}
 		f.rec.Attempts = attempt
 		f.rec.Backend = t.Backend.Name
@@ -378,6 +382,14 @@ func (f *forwarding) run() *exchange.Response {
 			}
 		}
 	}
+}
+
+// capWait caps the Retry-After of a router-made answer.
+func (f *forwarding) capWait(d time.Duration) time.Duration {
+	if c := f.snap.opts.RetryAfterCap; c > 0 && d > c {
+		return c
+	}
+	return d
 }
 
 // shortWait reports whether waiting d for a backend's Retry-After is worth
@@ -440,6 +452,23 @@ type filter struct {
 	excluded []*backend.Backend
 	now      time.Time
 	panic    bool
+	// refused lists the backends whose open breaker kept them out of this
+	// request, each reported once (continuum_circuit_breaker_rejections_total).
+	refused []*backend.Backend
+}
+
+// refuse records that b's breaker kept it out of the request, reporting it
+// the first time.
+func (f *filter) refuse(b *backend.Backend, report bool) {
+	for _, x := range f.refused {
+		if x == b {
+			return
+		}
+	}
+	f.refused = append(f.refused, b)
+	if report {
+		f.snap.targets[b].Breaker.Reject()
+	}
 }
 
 // Available implements balance.Filter.
@@ -462,6 +491,7 @@ func (f *filter) Available(b *backend.Backend) bool {
 		return false
 	}
 	if t := f.snap.targets[b]; t.Breaker != nil && !t.Breaker.Available() {
+		f.refuse(b, true)
 		return false
 	}
 	return true
@@ -514,6 +544,7 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 				if permit, ok := t.Breaker.Allow(); ok {
 					return t, permit, g, 0, false
 				}
+				flt.refuse(b, false) // Allow reported it
 				flt.excluded = append(flt.excluded, b)
 			}
 		}

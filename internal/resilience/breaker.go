@@ -189,7 +189,7 @@ type Hooks struct {
 	// OnClose is called when enough probes succeeded, or Reset closed a
 	// breaker that was not closed.
 	OnClose func()
-	// OnReject is called for every Allow that is refused.
+	// OnReject is called for every Allow that is refused, and by Reject.
 	OnReject func()
 }
 
@@ -388,6 +388,16 @@ func (b *Breaker) Available() bool {
 	b.mu.Unlock()
 	b.hooks.fire(&ev)
 	return ok
+}
+
+// Reject reports that a request passed this backend over because Available
+// answered false: it calls OnReject. Available itself never does, since a
+// balancer may ask it several times per request; the caller reports each
+// refused request once.
+func (b *Breaker) Reject() {
+	if b != nil && b.hooks.OnReject != nil {
+		b.hooks.OnReject()
+	}
 }
 
 // State returns the current state. An open breaker whose open time has

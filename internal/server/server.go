@@ -51,6 +51,8 @@ type Settings struct {
 	ExposeBackend bool
 	// CORS, when Enabled, answers preflight requests and adds CORS headers.
 	CORS CORS
+	// MaxRetryAfter caps the Retry-After of rate-limit refusals. Zero means no cap.
+	MaxRetryAfter time.Duration
 }
 
 // CORS is the cross-origin policy.
@@ -424,6 +426,9 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 			h.Set("x-ratelimit-reset-requests", formatReset(d.Reset))
 		}
 		if !d.Allowed {
+			if c := st.MaxRetryAfter; c > 0 && d.RetryAfter > c {
+				d.RetryAfter = c
+			}
 			secs := int64((d.RetryAfter + time.Second - 1) / time.Second)
 			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 			rec.ErrorKind = "rate_limited_" + d.Scope
