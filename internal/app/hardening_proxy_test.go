@@ -4,10 +4,14 @@ package app_test
 // through the router and fails without the fix it names.
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +131,135 @@ func TestHardeningBreakerRejectionsCounted(t *testing.T) {
 	m := opsScrape(t, e.URL+"/metrics")
 	if got := m.Sum("continuum_circuit_breaker_rejections_total", "backend", "bad"); got != 5 {
 		t.Fatalf("continuum_circuit_breaker_rejections_total{backend=bad} = %v, want 5 (3 refused, 2 served elsewhere)", got)
+	}
+}
+
+// flaky answers its first n inference requests with status, then serves
+// chat completions; it counts the inference requests it received.
+type flaky struct {
+	n, status int
+	calls     atomic.Int64
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	if c := f.calls.Add(1); c <= int64(f.n) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.status)
+		io.WriteString(w, `{"error":{"message":"transient","type":"server_error"}}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+}
+
+// Item 14: with retry.same_backend a model's only backend is asked again
+// after a transient 5xx (before the first token, within max_attempts and
+// the retry budget); without it the 5xx reaches the client.
+func TestHardeningRetrySameBackend(t *testing.T) {
+	for _, same := range []bool{false, true} {
+		t.Run(fmt.Sprintf("same_backend=%v", same), func(t *testing.T) {
+			f := &flaky{n: 1, status: 503}
+			e := faultEnv(t, withHandlerBackend("only", f, "m"), withConfig(func(c *config.Config) {
+				c.Retry.SameBackend = same
+			}))
+			resp, body := e.Post("/v1/chat/completions", chatBody("m", false))
+			want, calls := 503, int64(1)
+			if same {
+				want, calls = 200, 2
+			}
+			if resp.StatusCode != want || f.calls.Load() != calls {
+				t.Fatalf("got %d after %d backend calls (%s), want %d after %d", resp.StatusCode, f.calls.Load(), body, want, calls)
+			}
+		})
+	}
+	t.Run("other backends first, attempts capped", func(t *testing.T) {
+		bad := &flaky{n: 100, status: 502}
+		alsoBad := &flaky{n: 100, status: 502}
+		e := faultEnv(t, withHandlerBackend("a", bad, "m"), withHandlerBackend("b", alsoBad, "m"), withConfig(func(c *config.Config) {
+			c.Retry.SameBackend = true
+			c.Retry.MaxAttempts = 3
+			c.Request.MaxRetries = 5
+			c.CircuitBreaker.FailureThreshold = 0
+			c.CircuitBreaker.FailureRateThreshold = 0
+		}))
+		resp, _ := e.Post("/v1/chat/completions", chatBody("m", false))
+		if resp.StatusCode != 502 {
+			t.Fatalf("got %d, want the last 502", resp.StatusCode)
+		}
+		// a, then b (another backend before asking a again), then one of them again.
+		if got := bad.calls.Load() + alsoBad.calls.Load(); got != 3 || bad.calls.Load() == 0 || alsoBad.calls.Load() == 0 {
+			t.Fatalf("calls a=%d b=%d, want 3 attempts over both backends", bad.calls.Load(), alsoBad.calls.Load())
+		}
+	})
+	t.Run("within the retry budget", func(t *testing.T) {
+		f := &flaky{n: 100, status: 503}
+		e := faultEnv(t, withHandlerBackend("only", f, "m"), withConfig(func(c *config.Config) {
+			c.Retry.SameBackend = true
+			c.Retry.BudgetRatio = 0
+			c.Retry.BudgetMinPerSecond = 0
+		}))
+		if resp, _ := e.Post("/v1/chat/completions", chatBody("m", false)); resp.StatusCode != 503 || f.calls.Load() != 1 {
+			t.Fatalf("got %d after %d calls, want 503 after 1: the budget allows no retry", resp.StatusCode, f.calls.Load())
+		}
+	})
+}
+
+// Item 13: a request written whole on a pooled connection that the backend
+// then closed without answering is not re-sent behind the router's back:
+// it is retried as a counted attempt (continuum_retries_total), on the same
+// backend, without counting against it.
+func TestHardeningStaleConnectionRetriedInTheOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var requests atomic.Int64
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(first bool, c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					requests.Add(1)
+					if first && i == 1 {
+						return // the second request on the first connection: close unanswered
+					}
+					body := `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				}
+			}(n == 0, c)
+		}
+	}()
+	e := faultEnv(t, withConfig(func(c *config.Config) {
+		b := c.NewBackend("raw", "http://"+ln.Addr().String())
+		b.Models = []string{"m"}
+		c.Backends = append(c.Backends, b)
+		c.CircuitBreaker.FailureThreshold = 1
+	}))
+	for i := 0; i < 2; i++ {
+		if resp, body := e.Post("/v1/chat/completions", chatBody("m", false)); resp.StatusCode != 200 {
+			t.Fatalf("request %d: got %d %s, want 200", i, resp.StatusCode, body)
+		}
+	}
+	if got := requests.Load(); got != 3 {
+		t.Fatalf("backend received %d requests, want 3 (the second one twice: once unanswered, once retried)", got)
+	}
+	m := opsScrape(t, e.URL+"/metrics")
+	if got := m.Sum("continuum_retries_total", "backend", "raw", "reason", "stale_connection"); got != 1 {
+		t.Fatalf("continuum_retries_total{reason=stale_connection} = %v, want 1", got)
+	}
+	if b := e.Backend("raw"); b.Failures != 0 || b.Breaker != "closed" {
+		t.Fatalf("backend: %d failures, breaker %s; a stale pooled connection must not count against it", b.Failures, b.Breaker)
 	}
 }

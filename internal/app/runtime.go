@@ -112,6 +112,7 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 			MaxDelay:    bc.Retry.MaxDelay,
 			Exponential: bc.Retry.ExponentialBackoff,
 			Jitter:      bc.Retry.Jitter,
+			SameBackend: bc.Retry.SameBackend,
 		},
 	}
 	if bc.Request.Timeout != cfg.Request.Timeout {

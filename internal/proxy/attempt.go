@@ -33,6 +33,7 @@ type failure struct {
 	immediate bool               // fail over without waiting for the retry delay
 	final     bool               // never retry (a backend's 4xx, a gone client)
 	capacity  bool               // the backend asked for a pause (429, 503 with Retry-After)
+	stale     bool               // a pooled connection the backend had closed; not its failure
 	outcome   resilience.Outcome // what the attempt counts as for breaker and health
 }
 
@@ -296,6 +297,13 @@ func (a *attempt) transportFailure(err error) *failure {
 	case errors.Is(cause, errAttempt):
 		return &failure{kind: "timeout_attempt", detail: errAttempt.Error(), status: 504}
 	}
+	if upstream.IsStale(err) {
+		// The request went out on a pooled connection the backend had
+		// closed while idle: retried at once (a counted attempt, within the
+		// budget), on this backend too, and not held against it.
+		return &failure{kind: "stale_connection", detail: err.Error(), message: transportMessage(upstream.KindRead),
+			status: 502, immediate: true, stale: true, outcome: resilience.Ignored}
+	}
 	kind := upstream.KindOf(err)
 	if kind == "" {
 		kind = upstream.KindRead
@@ -331,7 +339,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 
 // fail ends the attempt with a failure and returns it.
 func (a *attempt) fail(fl *failure) *failure {
-	if fl.passOn == nil { // a transport or stream failure
+	if fl.passOn == nil && !fl.stale { // a transport or stream failure
 		fl.outcome = resilience.Failure
 		if fl.final { // the client left or the request's own time ran out
 			fl.outcome = resilience.Ignored

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,12 +55,16 @@ type Observer interface {
 }
 
 // RetryPolicy is one backend's retry block: the delay before trying again
-// after this backend failed.
+// after this backend failed, and whether it may be asked again.
 type RetryPolicy struct {
 	BaseDelay   time.Duration
 	MaxDelay    time.Duration
 	Exponential bool
 	Jitter      bool
+	// SameBackend lets a request that failed on this backend (5xx,
+	// connection error, first-token timeout) be retried on it when no
+	// other backend can take it. Other backends are always tried first.
+	SameBackend bool
 }
 
 // Target is one backend as the proxy uses it.
@@ -311,7 +316,10 @@ type forwarding struct {
 	hdr      [3]upstream.Field
 	ureq     upstream.Request
 
-	tried   []*backend.Backend
+	tried []*backend.Backend
+	// again lists backends that failed but may be asked again
+	// (retry.same_backend), once no other backend can take the request.
+	again   []*backend.Backend
 	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
 	last    *failure
 	retries int
@@ -353,9 +361,16 @@ func (f *forwarding) run() *exchange.Response {
 			return resp
 		}
 		f.last = fail
-		if !fail.capacity {
+		switch {
+		case fail.capacity:
 			// A backend that asked for a pause is kept out by its cooldown
 			// instead, and may be asked again once it is over.
+		case fail.stale:
+			// A pooled connection the backend had closed: not the
+			// backend's failure; it may be asked again at once.
+		case t.Retry.SameBackend && !fail.final:
+			f.again = append(f.again, t.Backend)
+		default:
 			f.tried = append(f.tried, t.Backend)
 		}
 		if fail.final || f.parent.Err() != nil {
@@ -364,7 +379,8 @@ func (f *forwarding) run() *exchange.Response {
 		if attempt >= opts.MaxAttempts {
 			return fail.response(f.rec)
 		}
-		if !f.anyLeft() {
+		untried := f.anyUntried()
+		if !untried && len(f.again) == 0 && !fail.stale {
 			return fail.response(f.rec)
 		}
 		if opts.Budget != nil && !opts.Budget.TryRetry() {
@@ -376,7 +392,9 @@ func (f *forwarding) run() *exchange.Response {
 		f.rec.Retries = f.retries
 		f.p.observer.Retried(t.Backend.Name, fail.kind)
 		f.p.log.Info("failing over", "request_id", f.req.RequestID, "backend", t.Backend.Name, "error", fail.kind, "detail", fail.detail, "attempt", attempt)
-		if !fail.immediate {
+		// Asking a backend that just failed again waits for the retry
+		// delay even after a refused connection.
+		if !fail.immediate || (!untried && !fail.stale) {
 			if d := f.p.retryDelay(t.Retry, f.retries); d > 0 && !f.sleep(d) {
 				return f.ended(fail)
 			}
@@ -449,9 +467,13 @@ func (p *Proxy) retryDelay(r RetryPolicy, retry int) time.Duration {
 type filter struct {
 	snap     *Snapshot
 	tried    []*backend.Backend
+	again    []*backend.Backend // excluded unless allowAgain
 	excluded []*backend.Backend
-	now      time.Time
-	panic    bool
+	// allowAgain admits the backends in again (retry.same_backend), once
+	// no other backend could be picked.
+	allowAgain bool
+	now        time.Time
+	panic      bool
 	// refused lists the backends whose open breaker kept them out of this
 	// request, each reported once (continuum_circuit_breaker_rejections_total).
 	refused []*backend.Backend
@@ -483,6 +505,13 @@ func (f *filter) Available(b *backend.Backend) bool {
 			return false
 		}
 	}
+	if !f.allowAgain {
+		for _, x := range f.again {
+			if x == b {
+				return false
+			}
+		}
+	}
 	st := b.State
 	if st.Drained() || st.CoolingDown(f.now) {
 		return false
@@ -510,7 +539,22 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 	now := f.p.clk.Now()
 	key := f.req.HashKey()
 	flt := &f.flt
-	flt.tried, flt.now = f.tried, now
+	flt.tried, flt.again, flt.now, flt.allowAgain = f.tried, f.again, now, false
+	if t, permit, g, ok := f.pickFrom(flt, key); ok {
+		return t, permit, g, 0, false
+	}
+	if len(f.again) > 0 {
+		flt.allowAgain = true
+		if t, permit, g, ok := f.pickFrom(flt, key); ok {
+			return t, permit, g, 0, false
+		}
+	}
+	wait, limited := f.nextAvailable(now)
+	return nil, resilience.Permit{}, route.Group{}, wait, limited
+}
+
+// pickFrom runs the policy over the request's groups with flt.
+func (f *forwarding) pickFrom(flt *filter, key string) (*Target, resilience.Permit, route.Group, bool) {
 	for pass := 0; pass < 2; pass++ {
 		for i, g := range f.res.Groups {
 			if i > 0 && f.req.ModelAllowed != nil && !f.req.ModelAllowed(g.Model) {
@@ -539,18 +583,17 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 				}
 				t := f.snap.targets[b]
 				if t.Breaker == nil {
-					return t, resilience.Permit{}, g, 0, false
+					return t, resilience.Permit{}, g, true
 				}
 				if permit, ok := t.Breaker.Allow(); ok {
-					return t, permit, g, 0, false
+					return t, permit, g, true
 				}
 				flt.refuse(b, false) // Allow reported it
 				flt.excluded = append(flt.excluded, b)
 			}
 		}
 	}
-	wait, limited := f.nextAvailable(now)
-	return nil, resilience.Permit{}, route.Group{}, wait, limited
+	return nil, resilience.Permit{}, route.Group{}, false
 }
 
 // groupHealth counts a group's backends that are not drained, and those of
@@ -568,18 +611,12 @@ func groupHealth(g route.Group) (healthy, total int) {
 	return healthy, total
 }
 
-// anyLeft reports whether some backend has not been tried yet.
-func (f *forwarding) anyLeft() bool {
+// anyUntried reports whether some backend has not failed this request yet
+// (backends resting after a 429 count as not tried).
+func (f *forwarding) anyUntried() bool {
 	for _, g := range f.res.Groups {
 		for _, b := range g.Backends {
-			tried := false
-			for _, x := range f.tried {
-				if x == b {
-					tried = true
-					break
-				}
-			}
-			if !tried {
+			if !slices.Contains(f.tried, b) && !slices.Contains(f.again, b) {
 				return true
 			}
 		}

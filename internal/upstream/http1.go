@@ -52,28 +52,33 @@ const (
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (t *http1) roundTrip(ctx context.Context, req *Request, auth Header) (*Response, error) {
-	for attempt := 0; ; attempt++ {
-		c, reused, err := t.get(ctx)
+	fresh := false
+	for {
+		c, reused, err := t.get(ctx, fresh)
 		if err != nil {
 			return nil, err
 		}
-		resp, retry, err := t.exchange(ctx, c, req, auth, reused)
+		resp, unsent, err := t.exchange(ctx, c, req, auth, reused)
 		if err == nil {
 			return resp, nil
 		}
 		c.nc.Close()
-		// A reused connection the backend had already closed fails before
-		// any byte of the answer: send again on a fresh connection, once.
-		if retry && attempt == 0 && ctx.Err() == nil {
+		// Writing to a reused connection the backend had already closed
+		// failed before the whole request went out: the backend cannot
+		// have acted on it (its Content-Length is not complete), so send
+		// it again, once, on a new connection. A request written whole is
+		// never sent again here: that is the caller's retry, counted as one.
+		if unsent && !fresh && ctx.Err() == nil {
+			fresh = true
 			continue
 		}
 		return nil, err
 	}
 }
 
-// exchange writes the request and reads the response head on c. retry
-// reports whether the failure happened on a reused connection before any
-// byte of the answer arrived.
+// exchange writes the request and reads the response head on c. unsent
+// reports that writing failed on a reused connection before the whole
+// request was written.
 func (t *http1) exchange(ctx context.Context, c *conn1, req *Request, auth Header, reused bool) (*Response, bool, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
 	c.wb = appendRequest(c.wb[:0], t.addr, req, auth)
@@ -91,7 +96,10 @@ func (t *http1) exchange(ctx context.Context, c *conn1, req *Request, auth Heade
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		stop()
-		return nil, reused, wrap(ctx, KindRead, err)
+		if ctx.Err() != nil {
+			return nil, false, context.Cause(ctx)
+		}
+		return nil, false, &Error{Kind: KindRead, Err: err, Stale: reused}
 	}
 	resp, keep, err := readHead(c.br)
 	if err != nil {
@@ -136,9 +144,11 @@ func wrap(ctx context.Context, kind ErrorKind, err error) error {
 	return &Error{Kind: kind, Err: err}
 }
 
-func (t *http1) get(ctx context.Context) (*conn1, bool, error) {
+// get returns a pooled connection, or a new one when there is none or
+// fresh is set; reused reports a pooled one.
+func (t *http1) get(ctx context.Context, fresh bool) (*conn1, bool, error) {
 	now := t.opts.Now()
-	for {
+	for !fresh {
 		t.mu.Lock()
 		n := len(t.idle)
 		if n == 0 {

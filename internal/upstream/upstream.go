@@ -92,10 +92,22 @@ const (
 type Error struct {
 	Kind ErrorKind
 	Err  error
+	// Stale reports that the request went out on a pooled connection that
+	// had served earlier requests, and the connection failed before any
+	// byte of the answer: most likely the backend had closed it while it
+	// was idle. The request was written, so it is not sent again here;
+	// whether to retry is the caller's decision.
+	Stale bool
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("upstream %s: %v", e.Kind, e.Err) }
 func (e *Error) Unwrap() error { return e.Err }
+
+// IsStale reports whether err is an *Error with Stale set.
+func IsStale(err error) bool {
+	var ue *Error
+	return errors.As(err, &ue) && ue.Stale
+}
 
 // KindOf returns the kind of a transport error, or "" for other errors.
 func KindOf(err error) ErrorKind {
