@@ -180,6 +180,7 @@ func serverSettings(c *config.Config) server.Settings {
 	return server.Settings{
 		MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader,
 		CORS: corsSettings(c.Server.CORS), MaxRetryAfter: c.Server.MaxRetryAfter,
+		ClientWriteTimeout: c.Server.ClientWriteTimeout,
 	}
 }
 

@@ -167,14 +167,15 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 	}
 	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix())
 	return proxy.NewSnapshot(table, targets, proxy.Options{
-		Strategy:       cfg.SelectionStrategy,
-		Timeout:        cfg.Request.Timeout,
-		MaxAttempts:    effectiveAttempts(cfg),
-		Budget:         budget,
-		PanicThreshold: cfg.HealthChecks.PanicThreshold,
-		MaxRetryAfter:  cfg.Retry.MaxDelay,
-		RetryAfterCap:  cfg.Server.MaxRetryAfter,
-		Seed:           a.opts.Seed,
+		Strategy:           cfg.SelectionStrategy,
+		Timeout:            cfg.Request.Timeout,
+		MaxAttempts:        effectiveAttempts(cfg),
+		Budget:             budget,
+		PanicThreshold:     cfg.HealthChecks.PanicThreshold,
+		MaxRetryAfter:      cfg.Retry.MaxDelay,
+		RetryAfterCap:      cfg.Server.MaxRetryAfter,
+		ClientWriteTimeout: cfg.Server.ClientWriteTimeout,
+		Seed:               a.opts.Seed,
 	})
 }
 

@@ -75,6 +75,14 @@ type Stream interface {
 	Close()
 }
 
+// WriteAborter is implemented by the writer a listener passes to
+// Stream.WriteTo when it can unblock a write in progress to a client that
+// stopped reading: AbortWrite makes that write, and every later one, fail
+// at once. It may be called from another goroutine while Write runs.
+type WriteAborter interface {
+	AbortWrite()
+}
+
 // Record describes one request for the access log and metrics. The stages
 // fill it in as the request passes; the listener finishes it.
 type Record struct {

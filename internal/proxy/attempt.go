@@ -80,10 +80,19 @@ type attempt struct {
 	// timer that fires early just re-arms itself.
 	mu         sync.Mutex
 	timer      clock.Timer
+	due        time.Time // when the timer fires; zero when it is not set
 	firstToken time.Time // until commit; zero = none
 	attemptEnd time.Time // the backend's request.timeout; zero = none
 	committed  bool
 	lastEvent  atomic.Int64 // unix nanoseconds on the proxy's clock
+	// writeStart is when the write to the client in progress began (zero
+	// when none is). While a write blocks, the idle deadline does not run:
+	// a client that reads slowly is not the backend's fault.
+	writeStart time.Time
+	// abortWrite unblocks the write in progress (nil when the listener
+	// cannot); slowClient records why it was called.
+	abortWrite exchange.WriteAborter
+	slowClient error
 }
 
 func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
@@ -135,7 +144,7 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 }
 
 // next returns the earliest pending deadline (zero when none). a.mu is held.
-func (a *attempt) next() time.Time {
+func (a *attempt) next(now time.Time) time.Time {
 	var at time.Time
 	earlier := func(t time.Time) {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
@@ -144,9 +153,19 @@ func (a *attempt) next() time.Time {
 	}
 	earlier(a.f.deadline)
 	earlier(a.attemptEnd)
-	if !a.committed {
+	switch idle := a.t.IdleTimeout; {
+	case !a.committed:
 		earlier(a.firstToken)
-	} else if idle := a.t.IdleTimeout; idle > 0 {
+	case !a.writeStart.IsZero():
+		// Blocked on the client: its write timeout applies, and the idle
+		// deadline is looked at again later.
+		if cwt := a.f.snap.opts.ClientWriteTimeout; cwt > 0 {
+			earlier(a.writeStart.Add(cwt))
+		}
+		if idle > 0 {
+			earlier(now.Add(idle))
+		}
+	case idle > 0:
 		earlier(time.Unix(0, a.lastEvent.Load()).Add(idle))
 	}
 	return at
@@ -159,14 +178,21 @@ func (a *attempt) arm() {
 	if a.done {
 		return
 	}
-	at := a.next()
+	now := a.f.p.clk.Now()
+	a.setTimerLocked(now, a.next(now))
+}
+
+// setTimerLocked makes the timer fire at at (never, when at is zero).
+// a.mu is held.
+func (a *attempt) setTimerLocked(now, at time.Time) {
+	a.due = at
 	if at.IsZero() {
 		if a.timer != nil {
 			a.timer.Stop()
 		}
 		return
 	}
-	d := at.Sub(a.f.p.clk.Now())
+	d := at.Sub(now)
 	if a.timer == nil {
 		a.timer = a.f.p.clk.AfterFunc(d, a.fire)
 		return
@@ -175,10 +201,13 @@ func (a *attempt) arm() {
 }
 
 // fire runs when the timer expires: it cancels the attempt with the cause
-// of the deadline that passed, or re-arms when the idle deadline moved.
+// of the deadline that passed, or re-arms when the idle deadline moved. A
+// deadline that passes while a write to the client blocks also unblocks
+// that write, and is the client's doing, not the backend's.
 func (a *attempt) fire() {
 	a.mu.Lock()
 	now := a.f.p.clk.Now()
+	writing := !a.writeStart.IsZero()
 	var cause error
 	switch {
 	case !a.f.deadline.IsZero() && !now.Before(a.f.deadline):
@@ -187,8 +216,18 @@ func (a *attempt) fire() {
 		cause = errAttempt
 	case !a.committed && !a.firstToken.IsZero() && !now.Before(a.firstToken):
 		cause = errFirstToken
+	case writing:
+		if cwt := a.f.snap.opts.ClientWriteTimeout; cwt > 0 && now.Sub(a.writeStart) >= cwt {
+			cause = errClientWrite
+		}
 	case a.committed && a.t.IdleTimeout > 0 && now.Sub(time.Unix(0, a.lastEvent.Load())) >= a.t.IdleTimeout:
 		cause = errIdle
+	}
+	if cause != nil && writing {
+		a.slowClient = cause
+		if a.abortWrite != nil {
+			a.abortWrite.AbortWrite()
+		}
 	}
 	a.mu.Unlock()
 	if cause != nil {
@@ -196,6 +235,24 @@ func (a *attempt) fire() {
 		return
 	}
 	a.arm()
+}
+
+// writing marks the start (at a non-zero time) or the end (at zero) of a
+// write to the client; it reports false when the write must not go on
+// because a deadline passed while the previous one blocked.
+func (a *attempt) writing(at time.Time) bool {
+	a.mu.Lock()
+	a.writeStart = at
+	stop := a.slowClient != nil
+	// The timer usually fires later than the write timeout would (at the
+	// idle deadline); only when it would not is it moved earlier.
+	if cwt := a.f.snap.opts.ClientWriteTimeout; cwt > 0 && !at.IsZero() && !a.done && !stop {
+		if end := at.Add(cwt); a.due.IsZero() || end.Before(a.due) {
+			a.setTimerLocked(at, end)
+		}
+	}
+	a.mu.Unlock()
+	return !stop
 }
 
 // commit marks the commit point: the first-token deadline no longer

@@ -113,6 +113,9 @@ type Options struct {
 	// when every backend of a request rests after asking for a pause; longer
 	// ones are passed to the client at once. Zero means never wait.
 	MaxRetryAfter time.Duration
+	// ClientWriteTimeout bounds one blocked write of a stream to its client;
+	// the request is then ended. Zero means no limit.
+	ClientWriteTimeout time.Duration
 	// RetryAfterCap caps the Retry-After of the router's own 429 and 503
 	// answers (open breakers, resting backends): clients such as the
 	// official SDKs sleep that long. Zero means no cap.
@@ -234,11 +237,12 @@ func (nopObserver) BudgetExhausted()                               {}
 
 // Cancellation causes set by the proxy's own timers.
 var (
-	errFirstToken = errors.New("no first token within first_token_timeout")
-	errIdle       = errors.New("no stream event within idle_timeout")
-	errTotal      = errors.New("request exceeded its total timeout")
-	errAttempt    = errors.New("attempt exceeded the backend's request timeout")
-	errClientGone = errors.New("client went away")
+	errFirstToken  = errors.New("no first token within first_token_timeout")
+	errIdle        = errors.New("no stream event within idle_timeout")
+	errTotal       = errors.New("request exceeded its total timeout")
+	errAttempt     = errors.New("attempt exceeded the backend's request timeout")
+	errClientWrite = errors.New("a write to the client blocked longer than server.client_write_timeout")
+	errClientGone  = errors.New("client went away")
 )
 
 // Forward serves one request and returns the response to write. ctx must be

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
+	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
@@ -28,15 +30,19 @@ type stream struct {
 // arrives, writing once per burst of events already received.
 func (s *stream) WriteTo(w io.Writer) (int64, error) {
 	a := s.a
-	clk := a.f.p.clk
 	idle := a.t.IdleTimeout > 0
+	if ab, ok := w.(exchange.WriteAborter); ok {
+		a.mu.Lock()
+		a.abortWrite = ab
+		a.mu.Unlock()
+	}
 
 	var written int64
 	out := s.held
 	s.held = nil
 	for {
 		if len(out) > 0 && !s.r.Ready() {
-			n, err := w.Write(out)
+			n, err := s.write(w, out)
 			written += int64(n)
 			if err != nil {
 				return written, s.clientGone(err)
@@ -46,7 +52,7 @@ func (s *stream) WriteTo(w io.Writer) (int64, error) {
 		ev, err := s.r.Next()
 		if err != nil {
 			if len(out) > 0 {
-				n, werr := w.Write(out)
+				n, werr := s.write(w, out)
 				written += int64(n)
 				if werr != nil {
 					return written, s.clientGone(werr)
@@ -56,11 +62,11 @@ func (s *stream) WriteTo(w io.Writer) (int64, error) {
 			return written + n, err
 		}
 		if idle {
-			a.lastEvent.Store(clk.Now().UnixNano())
+			a.lastEvent.Store(a.f.p.clk.Now().UnixNano())
 		}
 		out = append(out, ev.Raw...)
 		if ev.IsDone() {
-			n, err := w.Write(out)
+			n, err := s.write(w, out)
 			written += int64(n)
 			if err != nil {
 				return written, s.clientGone(err)
@@ -79,6 +85,27 @@ func (s *stream) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
+}
+
+// write sends out to the client. The time it blocks is the client's: the
+// idle deadline does not run meanwhile and starts again when it returns,
+// and the client write timeout bounds it.
+func (s *stream) write(w io.Writer, out []byte) (int, error) {
+	a := s.a
+	clk := a.f.p.clk
+	if !a.writing(clk.Now()) {
+		return 0, errClientWrite
+	}
+	n, err := w.Write(out)
+	now := clk.Now()
+	ok := a.writing(time.Time{})
+	if a.t.IdleTimeout > 0 {
+		a.lastEvent.Store(now.UnixNano())
+	}
+	if err == nil && !ok {
+		err = errClientWrite // a deadline passed while this write blocked
+	}
+	return n, err
 }
 
 // drain reads what follows [DONE] up to the end of the body, so the
@@ -129,11 +156,29 @@ func (s *stream) failed(w io.Writer, err error) (int64, error) {
 	return int64(n), ErrStreamAborted
 }
 
-// clientGone ends the stream after a failed write to the client.
+// clientGone ends the stream after a failed write to the client: the
+// client went away, or stopped reading until a deadline passed. Either way
+// it is not the backend's failure.
 func (s *stream) clientGone(err error) error {
-	s.a.cancel(errClientGone)
-	s.a.f.rec.ErrorKind = "client_cancel"
-	s.end(resilience.Ignored, "client_cancel")
+	a := s.a
+	a.mu.Lock()
+	slow := a.slowClient
+	a.mu.Unlock()
+	kind := "client_cancel"
+	switch slow {
+	case errClientWrite:
+		kind = "client_write_timeout"
+	case errTotal:
+		kind = "timeout_total"
+	case errAttempt:
+		kind = "timeout_attempt"
+	}
+	a.cancel(errClientGone)
+	a.f.rec.ErrorKind = kind
+	if slow != nil {
+		a.f.p.log.Warn("stream ended: the client stopped reading", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)
+	}
+	s.end(resilience.Ignored, kind)
 	return err
 }
 

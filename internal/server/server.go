@@ -53,6 +53,10 @@ type Settings struct {
 	CORS CORS
 	// MaxRetryAfter caps the Retry-After of rate-limit refusals. Zero means no cap.
 	MaxRetryAfter time.Duration
+	// ClientWriteTimeout bounds writing a whole answer that is not a stream
+	// to a client (a stream's writes are bounded one by one by the proxy).
+	// Zero means no limit.
+	ClientWriteTimeout time.Duration
 }
 
 // CORS is the cross-origin policy.
@@ -236,7 +240,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	return fasthttp.RequestConfig{MaxRequestBodySize: int(s.settings.Load().MaxBodySize)}
+	st := s.settings.Load()
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(st.MaxBodySize), WriteTimeout: st.ClientWriteTimeout}
 }
 
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
@@ -494,7 +499,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, watch: w, cancel: cancel, rec: rec, gate: gate, state: state}, -1)
+	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, cancel: cancel, rec: rec, gate: gate, state: state}, -1)
 }
 
 var errClientGone = errors.New("client closed the connection")
@@ -536,6 +541,8 @@ func writeError(ctx *fasthttp.RequestCtx, status int, e openai.Error) {
 type streamBody struct {
 	s        *Server
 	stream   exchange.Stream
+	conn     net.Conn
+	cw       clientWriter
 	watch    *watcher
 	cancel   context.CancelCauseFunc
 	rec      *exchange.Record
@@ -551,10 +558,28 @@ func (b *streamBody) Read([]byte) (int, error) {
 }
 
 func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
-	n, err := b.stream.WriteTo(w)
+	// The stream's writes are bounded one by one (client_write_timeout,
+	// enforced by the proxy through AbortWrite), not as a whole.
+	_ = b.conn.SetWriteDeadline(time.Time{})
+	b.cw = clientWriter{w: w, conn: b.conn}
+	n, err := b.stream.WriteTo(&b.cw)
 	b.finish()
 	return n, err
 }
+
+// clientWriter is what a stream writes to: fasthttp's chunk writer, with a
+// way to unblock a write to a client that stopped reading.
+type clientWriter struct {
+	w    io.Writer
+	conn net.Conn
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// AbortWrite implements exchange.WriteAborter: a write deadline in the past
+// makes the blocked write, and every later one, fail at once (the listener
+// then closes the connection).
+func (c *clientWriter) AbortWrite() { _ = c.conn.SetWriteDeadline(time.Unix(1, 0)) }
 
 func (b *streamBody) Close() error {
 	if !b.finished {
