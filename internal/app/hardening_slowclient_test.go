@@ -163,3 +163,50 @@ func TestHardeningClientWriteTimeout(t *testing.T) {
 		t.Fatalf("next request: got %d %s, want 200", resp.StatusCode, body)
 	}
 }
+
+// Item 13: when the shutdown grace period ends, the requests still running
+// are cancelled: a committed stream ends with an SSE error event (no
+// [DONE]), a request still waiting for its answer gets 503, both backends
+// see their requests cancelled, and Shutdown returns.
+func TestHardeningShutdownCancelsAtGraceEnd(t *testing.T) {
+	e := faultEnv(t, withBackend("a", mock.Options{Models: []string{"m"}, Tokens: 8, StallAfter: 2}),
+		withBackend("b", mock.Options{Models: []string{"h"}, HangAfterHeaders: true}))
+	s := openStream(t, context.Background(), e, chatBody("m", true))
+	for i := 0; i < 2; i++ {
+		if _, err := s.next(); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	type answer struct {
+		status     int
+		retryAfter string
+	}
+	waiting := make(chan answer, 1)
+	go func() {
+		resp, _ := e.Post("/v1/chat/completions", chatBody("h", false))
+		waiting <- answer{resp.StatusCode, resp.Header.Get("Retry-After")}
+	}()
+	waitEvent(t, e.Backends["b"], mock.EventRequest)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := e.App.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shutdown: got %v, want the grace period's deadline", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v after its grace period", took)
+	}
+	d, err := s.next()
+	if err != nil || !strings.Contains(d, "shutting down") {
+		t.Fatalf("stream after the grace period: got %q %v, want an error event saying the router is shutting down", d, err)
+	}
+	if _, err := s.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("after the error event: got %v, want the connection closed without [DONE]", err)
+	}
+	if a := <-waiting; a.status != 503 || a.retryAfter == "" {
+		t.Fatalf("request waiting for its answer: got %d Retry-After %q, want 503 with Retry-After", a.status, a.retryAfter)
+	}
+	waitEvent(t, e.Backends["a"], mock.EventCancelled)
+	waitEvent(t, e.Backends["b"], mock.EventCancelled)
+}

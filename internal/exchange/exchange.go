@@ -6,6 +6,7 @@
 package exchange
 
 import (
+	"errors"
 	"io"
 	"time"
 
@@ -74,6 +75,11 @@ type Stream interface {
 	// is safe to call after WriteTo.
 	Close()
 }
+
+// ErrShutdown is the cancellation cause of requests still running when a
+// graceful shutdown's grace period ends: the client is told the router is
+// shutting down (503 before the commit point, an SSE error event after it).
+var ErrShutdown = errors.New("the router is shutting down")
 
 // WriteAborter is implemented by the writer a listener passes to
 // Stream.WriteTo when it can unblock a write in progress to a client that

@@ -346,7 +346,7 @@ func (a *attempt) transportFailure(err error) *failure {
 	cause := context.Cause(a.ctx)
 	switch {
 	case a.f.parent.Err() != nil:
-		return &failure{kind: "client_cancel", detail: "client went away", status: 499, final: true}
+		return cancelled(a.f.parent)
 	case errors.Is(cause, errTotal):
 		return &failure{kind: "timeout_total", detail: errTotal.Error(), status: 504, final: true}
 	case errors.Is(cause, errFirstToken):

@@ -256,7 +256,7 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Re
 		select {
 		case <-p.discovered:
 		case <-ctx.Done():
-			return routerError(499, "client went away")
+			return cancelled(ctx).response(rec)
 		}
 		snap = p.snap.Load()
 		res, ok = snap.table.Resolve(req.Fields.Model)
@@ -414,6 +414,16 @@ func (f *forwarding) capWait(d time.Duration) time.Duration {
 	return d
 }
 
+// cancelled is the failure of a request whose context ended: its client
+// went away, or the router is shutting down (exchange.ErrShutdown) and the
+// client is told so.
+func cancelled(ctx context.Context) *failure {
+	if errors.Is(context.Cause(ctx), exchange.ErrShutdown) {
+		return &failure{kind: "shutdown", detail: exchange.ErrShutdown.Error(), status: 503, final: true, outcome: resilience.Ignored}
+	}
+	return &failure{kind: "client_cancel", detail: "client went away", status: 499, final: true, outcome: resilience.Ignored}
+}
+
 // shortWait reports whether waiting d for a backend's Retry-After is worth
 // it: short (at most MaxRetryAfter) and within the request's deadline.
 func (f *forwarding) shortWait(d time.Duration) bool {
@@ -427,8 +437,7 @@ func (f *forwarding) shortWait(d time.Duration) bool {
 // while it waited to try again.
 func (f *forwarding) ended(last *failure) *exchange.Response {
 	if f.parent.Err() != nil {
-		f.rec.ErrorKind = "client_cancel"
-		return routerError(499, "client went away")
+		return cancelled(f.parent).response(f.rec)
 	}
 	if f.timedOut {
 		f.rec.ErrorKind = "timeout_total"

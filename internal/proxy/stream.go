@@ -128,9 +128,18 @@ func (s *stream) failed(w io.Writer, err error) (int64, error) {
 		return 0, nil
 	}
 	if a.f.parent.Err() != nil {
-		a.f.rec.ErrorKind = "client_cancel"
-		s.end(resilience.Ignored, "client_cancel")
-		return 0, errClientGone
+		if !errors.Is(context.Cause(a.f.parent), exchange.ErrShutdown) {
+			a.f.rec.ErrorKind = "client_cancel"
+			s.end(resilience.Ignored, "client_cancel")
+			return 0, errClientGone
+		}
+		// The grace period of a shutdown is over: the client is still
+		// there and is told why its stream ends.
+		e := openai.NewError(openai.TypeServer, "stream_interrupted", "", "the router is shutting down; the stream was interrupted")
+		n, _ := w.Write(append(append([]byte("data: "), e.JSON()...), "\n\n"...))
+		a.f.rec.Aborted, a.f.rec.ErrorKind = true, "shutdown"
+		s.end(resilience.Ignored, "shutdown")
+		return int64(n), ErrStreamAborted
 	}
 	cause := context.Cause(a.ctx) // nil unless one of the proxy's timers fired
 	kind, typ, msg, outcome := "read", openai.TypeUpstream, "the backend's stream was interrupted", resilience.Failure

@@ -153,6 +153,7 @@ type Server struct {
 	fs       *fasthttp.Server
 	watches  watchPool
 	conns    tracker
+	running  inflight
 	states   sync.Pool // *reqState
 	log      *slog.Logger
 }
@@ -165,6 +166,76 @@ type Server struct {
 type reqState struct {
 	rec exchange.Record
 	req exchange.Request
+	// cancel ends the request's context; prev and next link the requests
+	// in flight (see inflight), linked tells whether this one is.
+	cancel     context.CancelCauseFunc
+	prev, next *reqState
+	linked     bool
+}
+
+// inflight is the set of proxied requests being served, so that the end of
+// a graceful shutdown's grace period can cancel them. It is an intrusive
+// list: joining and leaving it allocate nothing.
+type inflight struct {
+	mu    sync.Mutex
+	head  *reqState
+	n     int
+	empty chan struct{} // when not nil, closed once n is 0
+}
+
+func (l *inflight) add(st *reqState) {
+	l.mu.Lock()
+	st.next, st.prev, st.linked = l.head, nil, true
+	if l.head != nil {
+		l.head.prev = st
+	}
+	l.head = st
+	l.n++
+	l.mu.Unlock()
+}
+
+func (l *inflight) remove(st *reqState) {
+	l.mu.Lock()
+	if st.linked {
+		if st.prev != nil {
+			st.prev.next = st.next
+		} else {
+			l.head = st.next
+		}
+		if st.next != nil {
+			st.next.prev = st.prev
+		}
+		st.prev, st.next, st.linked = nil, nil, false
+		l.n--
+		if l.n == 0 && l.empty != nil {
+			close(l.empty)
+			l.empty = nil
+		}
+	}
+	l.mu.Unlock()
+}
+
+func (l *inflight) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+// cancelAll cancels every request in flight with cause and returns a
+// channel closed once none is left.
+func (l *inflight) cancelAll(cause error) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for st := l.head; st != nil; st = st.next {
+		st.cancel(cause)
+	}
+	done := make(chan struct{})
+	if l.n == 0 {
+		close(done)
+	} else {
+		l.empty = done
+	}
+	return done
 }
 
 func (s *Server) state() *reqState {
@@ -175,6 +246,7 @@ func (s *Server) state() *reqState {
 }
 
 func (s *Server) release(st *reqState) {
+	s.running.remove(st)
 	*st = reqState{}
 	s.states.Put(st)
 }
@@ -221,9 +293,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.fs.Serve(trackingListener{Listener: ln, t: &s.conns})
 }
 
+// abortGrace is how long requests cancelled at the end of a shutdown's
+// grace period have to send their clients the error that ends them.
+const abortGrace = time.Second
+
 // Shutdown stops accepting connections and waits until in-flight requests
 // and streams finish or ctx ends. Idle keep-alive connections, and
-// connections that never sent a request, are closed.
+// connections that never sent a request, are closed. When ctx ends first,
+// the requests still running are cancelled with exchange.ErrShutdown (their
+// clients get a 503, or an SSE error event ending the stream), given up to
+// a second to say so, and their connections are closed; ctx's error is
+// returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.fs.ShutdownWithContext(ctx) }()
@@ -233,10 +313,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.closeUnused()
 		select {
 		case err := <-done:
+			if err != nil {
+				s.abortRunning()
+			}
 			return err
 		case <-tick.C:
 		}
 	}
+}
+
+// abortRunning ends the requests still running after the grace period.
+func (s *Server) abortRunning() {
+	n := s.running.count()
+	empty := s.running.cancelAll(exchange.ErrShutdown)
+	s.log.Warn("grace period over: cancelling the requests still running", "requests", n)
+	t := time.NewTimer(abortGrace)
+	defer t.Stop()
+	select {
+	case <-empty:
+	case <-t.C:
+	}
+	s.conns.closeAll()
 }
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -478,6 +575,8 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 		req.ModelAllowed = caller.Models.Allows
 	}
 	rctx, cancel := context.WithCancelCause(context.Background())
+	state.cancel = cancel
+	s.running.add(state)
 	w := s.watches.watch(ctx.Conn(), cancel)
 	resp := s.deps.Forwarder.Forward(rctx, req)
 	rec.Overhead = max(time.Since(start)-rec.Waited, 0)

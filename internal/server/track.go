@@ -53,6 +53,19 @@ func (t *tracker) closeUnused() {
 	}
 }
 
+// closeAll closes every connection still open.
+func (t *tracker) closeAll() {
+	t.mu.Lock()
+	all := make([]*trackedConn, 0, len(t.conns))
+	for c := range t.conns {
+		all = append(all, c)
+	}
+	t.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
+}
+
 // trackedConn is an accepted connection. It keeps the raw file descriptor
 // reachable (SyscallConn) for the disconnect watcher.
 type trackedConn struct {
