@@ -263,3 +263,41 @@ func TestHardeningStaleConnectionRetriedInTheOpen(t *testing.T) {
 		t.Fatalf("backend: %d failures, breaker %s; a stale pooled connection must not count against it", b.Failures, b.Breaker)
 	}
 }
+
+// Item 20: usage per API key: requests by key id and status class, and the
+// tokens its requests used, by key id (never by key value).
+func TestHardeningUsagePerKey(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{Models: []string{"m"}, Tokens: 5}), withConfig(func(c *config.Config) {
+		c.APIKeys.Keys = []config.APIKey{
+			{Key: "sk-team-a-secret", ID: "team-a", Enabled: true},
+			{Key: "sk-team-b-secret", ID: "team-b", Enabled: true, Models: []string{"other"}},
+		}
+	}))
+	for i := 0; i < 2; i++ {
+		if resp, body := e.Post("/v1/chat/completions", chatBody("m", false), "Authorization", "Bearer sk-team-a-secret"); resp.StatusCode != 200 {
+			t.Fatalf("team-a: got %d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, _ := e.Post("/v1/chat/completions", chatBody("m", false), "Authorization", "Bearer sk-team-b-secret"); resp.StatusCode != 403 {
+		t.Fatalf("team-b: got %d, want 403", resp.StatusCode)
+	}
+	m := opsScrape(t, e.URL+"/metrics")
+	if got := m.Sum("continuum_api_key_requests_total", "key_id", "team-a", "status_class", "2xx"); got != 2 {
+		t.Errorf("team-a 2xx requests = %v, want 2", got)
+	}
+	if got := m.Sum("continuum_api_key_requests_total", "key_id", "team-b", "status_class", "4xx"); got != 1 {
+		t.Errorf("team-b 4xx requests = %v, want 1", got)
+	}
+	prompt := m.Sum("continuum_api_key_tokens_total", "key_id", "team-a", "type", "prompt")
+	completion := m.Sum("continuum_api_key_tokens_total", "key_id", "team-a", "type", "completion")
+	if completion != 10 || prompt <= 0 {
+		t.Errorf("team-a tokens: prompt %v, completion %v; want completion 10 (2×5) and some prompt tokens", prompt, completion)
+	}
+	for _, s := range m {
+		for _, v := range s.Labels {
+			if strings.Contains(v, "secret") {
+				t.Fatalf("a key value is a label value: %s %v", s.Name, s.Labels)
+			}
+		}
+	}
+}

@@ -17,6 +17,7 @@ func (a *App) RequestDone(rec *exchange.Record) {
 		Endpoint: rec.Endpoint, Model: rec.Routed, Backend: rec.Backend, Status: rec.Status, Stream: rec.Stream,
 		Duration: rec.Duration, TTFT: rec.TTFT, Overhead: rec.Overhead,
 		PromptTokens: rec.Prompt, CompletionTokens: rec.Completion, HasUsage: rec.HasUsage, Aborted: rec.Aborted,
+		KeyID: rec.KeyID,
 	})
 	switch k := rec.ErrorKind; {
 	case k == "load_shed":

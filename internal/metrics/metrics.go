@@ -6,7 +6,7 @@
 // read from a source function at scrape time (SetBackendSource), and Handler
 // serves the registry in the Prometheus text format.
 //
-// Every label is bounded: backend and model keep at most
+// Every label is bounded: backend, model and key_id keep at most
 // Options.MaxLabelValues distinct values, labels drawn from fixed sets
 // (endpoint, outcome, kind, reason, scope, state, result) at most
 // Options.MaxFixedLabelValues, and the status label is the HTTP status for
@@ -98,6 +98,7 @@ type Metrics struct {
 
 	buildInfo     prometheus.Gauge
 	backendGauges *backendCollector
+	keys          *keyUsage
 
 	// mu guards the caches of ObserveRequest's children; see request.go.
 	mu       sync.RWMutex
@@ -237,7 +238,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	m.breakerRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "circuit_breaker_rejections_total",
-		Help:      "Attempts not sent to a backend because its circuit breaker was open (or half-open with its probes in flight), by backend.",
+		Help:      "Requests kept from a backend because its circuit breaker was open (or half-open with its probes in flight), by backend; each request counts once per backend, whether another backend then served it or it got 503.",
 	}, []string{"backend"})
 	m.healthTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
@@ -280,6 +281,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	})
 	m.buildInfo.Set(1)
 	m.backendGauges = newBackendCollector()
+	m.keys = newKeyUsage(opts.MaxLabelValues)
 
 	if err := m.register(reg); err != nil {
 		return nil, err
@@ -313,6 +315,8 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_load_shed_total", m.loadShed},
 		{"continuum_auth_failures_total", m.authFailures},
 		{"continuum_build_info", m.buildInfo},
+		{"continuum_api_key_requests_total", m.keys.requests},
+		{"continuum_api_key_tokens_total", m.keys.tokens},
 		{"the backend gauges", m.backendGauges},
 	}
 	var done []prometheus.Collector

@@ -17,6 +17,8 @@ import (
 // allNames is every metric name Continuum exports, exactly as the metrics
 // contract lists them.
 var allNames = []string{
+	"continuum_api_key_requests_total",
+	"continuum_api_key_tokens_total",
 	"continuum_auth_failures_total",
 	"continuum_backend_drained",
 	"continuum_backend_error_rate",

@@ -42,6 +42,9 @@ type Request struct {
 	HasUsage bool
 	// Aborted reports that a committed stream ended with an error.
 	Aborted bool
+	// KeyID is the id of the caller's API key; "" for requests without one
+	// (recorded as "none").
+	KeyID string
 }
 
 // requestKey identifies one cached requestSeries. It holds either the values
@@ -84,13 +87,15 @@ type pairSeries struct {
 // continuum_requests_total, continuum_request_duration_seconds and, when
 // r says they were observed, continuum_time_to_first_token_seconds,
 // continuum_overhead_seconds, continuum_tokens_total and
-// continuum_stream_aborts_total.
+// continuum_stream_aborts_total, and the caller's key in
+// continuum_api_key_requests_total and continuum_api_key_tokens_total.
 //
 // In steady state (a label tuple seen before) it does not allocate.
 func (m *Metrics) ObserveRequest(r Request) {
 	if m == nil {
 		return
 	}
+	m.keys.observe(&r)
 	s := m.requestSeriesFor(requestKey{r.Endpoint, r.Model, r.Backend, r.Status})
 	s.requests.Inc()
 	s.duration.Observe(r.Duration.Seconds())

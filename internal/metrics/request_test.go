@@ -213,3 +213,35 @@ func near(a, b float64) bool {
 	d := a - b
 	return d < 1e-9 && d > -1e-9
 }
+
+func TestObserveRequestPerKey(t *testing.T) {
+	m, reg := newTestMetrics(t, Options{MaxLabelValues: 2})
+	for _, r := range []Request{
+		{Endpoint: "chat_completions", Status: 200, KeyID: "team-a", HasUsage: true, PromptTokens: 10, CompletionTokens: 5},
+		{Endpoint: "chat_completions", Status: 200, KeyID: "team-a", HasUsage: true, PromptTokens: 1, CompletionTokens: 2},
+		{Endpoint: "chat_completions", Status: 429, KeyID: "team-a"},
+		{Endpoint: "chat_completions", Status: 200},                  // no key
+		{Endpoint: "chat_completions", Status: 502, KeyID: "team-b"}, // past the cap of 2 (none took no slot)
+		{Endpoint: "chat_completions", Status: 200, KeyID: "team-c", HasUsage: true, CompletionTokens: 7},
+	} {
+		m.ObserveRequest(r)
+	}
+	for _, c := range []struct {
+		metric string
+		labels labels
+		want   float64
+	}{
+		{"continuum_api_key_requests_total", labels{"key_id": "team-a", "status_class": "2xx"}, 2},
+		{"continuum_api_key_requests_total", labels{"key_id": "team-a", "status_class": "4xx"}, 1},
+		{"continuum_api_key_requests_total", labels{"key_id": "none", "status_class": "2xx"}, 1},
+		{"continuum_api_key_requests_total", labels{"key_id": "team-b", "status_class": "5xx"}, 1},
+		{"continuum_api_key_requests_total", labels{"key_id": "other", "status_class": "2xx"}, 1},
+		{"continuum_api_key_tokens_total", labels{"key_id": "team-a", "type": "prompt"}, 11},
+		{"continuum_api_key_tokens_total", labels{"key_id": "team-a", "type": "completion"}, 7},
+		{"continuum_api_key_tokens_total", labels{"key_id": "other", "type": "completion"}, 7},
+	} {
+		if got := value(t, reg, c.metric, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.metric, c.labels, got, c.want)
+		}
+	}
+}
