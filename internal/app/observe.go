@@ -2,13 +2,17 @@ package app
 
 import (
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/server"
 )
 
 // RequestDone records a finished request: metrics and the access log line.
@@ -27,8 +31,37 @@ func (a *App) RequestDone(rec *exchange.Record) {
 		a.metrics.ObserveAuthFailure(strings.TrimPrefix(k, "auth_"))
 	case k == "model_forbidden":
 		a.metrics.ObserveAuthFailure("forbidden_model")
+	case k == server.ErrorMissingScope:
+		a.metrics.ObserveAuthFailure(server.ErrorMissingScope)
+	case k == server.ErrorPanic:
+		a.metrics.ObservePanic()
 	}
 	a.accessLog(rec)
+}
+
+// Longest path and user agent shown in an access line, in bytes.
+const (
+	maxLoggedPath      = 256
+	maxLoggedUserAgent = 256
+)
+
+// printable returns b for a log line: cut to at most max bytes (on a UTF-8
+// boundary), control and format characters (bidirectional overrides,
+// zero-width marks) and invalid UTF-8 dropped.
+func printable(b []byte, max int) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			continue
+		}
+		if sb.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }
 
 func (a *App) accessLog(rec *exchange.Record) {
@@ -41,6 +74,10 @@ func (a *App) accessLog(rec *exchange.Record) {
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.RequestID),
+		slog.String("client_ip", addrString(rec.ClientIP)),
+		slog.String("method", printable(rec.Method, 16)),
+		slog.String("path", printable(rec.Path, maxLoggedPath)),
+		slog.String("user_agent", printable(rec.UserAgent, maxLoggedUserAgent)),
 		slog.String("endpoint", rec.Endpoint),
 		slog.String("model", rec.Model),
 		slog.String("backend", rec.Backend),
@@ -67,6 +104,13 @@ func (a *App) accessLog(rec *exchange.Record) {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	a.log.LogAttrs(a.ctx, level, "request", attrs...)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // AttemptDone implements proxy.Observer.
