@@ -22,6 +22,9 @@ import (
 //     (fasthttp rejects these itself; this check holds should it stop).
 //   - a transfer coding other than chunked (identity, gzip, …) or more
 //     than one Transfer-Encoding field: 501.
+//   - a field name with white space in it ("Transfer Encoding: chunked"),
+//     or a field folded over lines (obs-fold), both of which fasthttp
+//     accepts and other hops may read otherwise: 400.
 func framing(raw []byte) (int, openai.Error) {
 	var lengths, encodings int
 	chunked := true
@@ -31,6 +34,14 @@ func framing(raw []byte) (int, openai.Error) {
 			line, raw = raw[:i], raw[i+1:]
 		} else {
 			raw = nil
+		}
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			return 400, openai.NewError(openai.TypeInvalidRequest, CodeMalformed, "",
+				"the request folds a header field over lines (obsolete line folding)")
+		}
+		if name, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.ContainsAny(name, " \t") {
+			return 400, openai.NewError(openai.TypeInvalidRequest, CodeMalformed, "",
+				"the request has a header field name with white space in it")
 		}
 		if len(line) <= len(fasthttp.HeaderContentLength) {
 			continue
