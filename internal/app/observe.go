@@ -49,6 +49,12 @@ const (
 // boundary), control and format characters (bidirectional overrides,
 // zero-width marks) and invalid UTF-8 dropped.
 func printable(b []byte, max int) string {
+	if s, ok := usual(b); ok {
+		return s
+	}
+	if len(b) <= max && plainASCII(b) {
+		return string(b)
+	}
 	var sb strings.Builder
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
@@ -72,7 +78,9 @@ func (a *App) accessLog(rec *exchange.Record) {
 	if !a.log.Enabled(a.ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	// Room for every attribute, so that the list is allocated once.
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs,
 		slog.String("request_id", rec.RequestID),
 		slog.String("client_ip", addrString(rec.ClientIP)),
 		slog.String("method", printable(rec.Method, 16)),
@@ -87,7 +95,7 @@ func (a *App) accessLog(rec *exchange.Record) {
 		slog.Duration("ttft", rec.TTFT.Round(time.Microsecond)),
 		slog.Duration("duration", rec.Duration.Round(time.Microsecond)),
 		slog.Duration("overhead", rec.Overhead.Round(time.Microsecond)),
-	}
+	)
 	if rec.KeyID != "" {
 		attrs = append(attrs, slog.String("key_id", rec.KeyID))
 	}
@@ -104,6 +112,38 @@ func (a *App) accessLog(rec *exchange.Record) {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	a.log.LogAttrs(a.ctx, level, "request", attrs...)
+}
+
+// usual returns the constant for the methods and paths most requests
+// have, so that their access lines do not allocate a copy.
+func usual(b []byte) (string, bool) {
+	switch string(b) {
+	case "":
+		return "", true
+	case "POST":
+		return "POST", true
+	case "GET":
+		return "GET", true
+	case "/v1/chat/completions":
+		return "/v1/chat/completions", true
+	case "/v1/completions":
+		return "/v1/completions", true
+	case "/v1/embeddings":
+		return "/v1/embeddings", true
+	case "/v1/models":
+		return "/v1/models", true
+	}
+	return "", false
+}
+
+// plainASCII reports whether b is printable ASCII.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func addrString(a netip.Addr) string {
