@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -380,16 +379,4 @@ func str(p *string) string {
 		return "null"
 	}
 	return *p
-}
-
-// isClosed reports whether the listener has closed c: a read returns
-// end-of-file (or a reset) rather than timing out.
-func isClosed(t *testing.T, c net.Conn) bool {
-	t.Helper()
-	_, err := c.Read(make([]byte, 1))
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	return err != nil
 }
