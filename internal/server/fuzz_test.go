@@ -100,13 +100,13 @@ func FuzzListener(f *testing.F) {
 		out, err := io.ReadAll(c)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("the listener did not finish answering %q within %v", in, ioTimeout)
+			t.Fatalf("the listener did not finish answering %.300q within %v", in, ioTimeout)
 		}
 		if n := panics.n.Swap(0); n > 0 {
-			t.Fatalf("the listener recovered %d panics serving %q", n, in)
+			t.Fatalf("the listener recovered %d panics serving %.300q", n, in)
 		}
 		if credentialOnly(in, fuzzSecret) && bytes.Contains(out, fuzzSecret) {
-			t.Fatalf("the answer to %q contains the credential %q:\n%s", in, fuzzSecret, out)
+			t.Fatalf("the answer to %.300q contains the credential %q:\n%.2000s", in, fuzzSecret, out)
 		}
 		if !bytes.Contains(in, []byte("HEAD")) { // a HEAD answer cannot be parsed without its request
 			checkAnswers(t, in, out)
@@ -125,13 +125,13 @@ func checkAnswers(t *testing.T, in, out []byte) {
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			t.Fatalf("answer to %q is not well-formed HTTP: %v\n%q", in, err, out)
+			t.Fatalf("answer to %.300q is not well-formed HTTP: %v\n%.2000q", in, err, out)
 		}
 		b, err := io.ReadAll(resp.Body)
 		if err != nil {
 			// Only a stream that broke after its commit ends without its last chunk.
 			if resp.Header.Get("X-Continuum-Backend") == "" {
-				t.Fatalf("answer to %q: body: %v\n%q", in, err, out)
+				t.Fatalf("answer to %.300q: body: %v\n%.2000q", in, err, out)
 			}
 			return
 		}
@@ -147,7 +147,7 @@ func checkAnswers(t *testing.T, in, out []byte) {
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(b, &e); err != nil || e.Error == nil || e.Error.Message == "" || e.Error.Type == "" {
-			t.Fatalf("answer %d to %q is not an OpenAI error envelope: %q", resp.StatusCode, in, b)
+			t.Fatalf("answer %d to %.300q is not an OpenAI error envelope: %.2000q", resp.StatusCode, in, b)
 		}
 	}
 }
