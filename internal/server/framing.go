@@ -28,6 +28,7 @@ import (
 func framing(raw []byte) (int, openai.Error) {
 	var lengths, encodings int
 	chunked := true
+	tabs := bytes.IndexByte(raw, '\t') >= 0 // rare: look for them in names only then
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -39,23 +40,21 @@ func framing(raw []byte) (int, openai.Error) {
 			return 400, openai.NewError(openai.TypeInvalidRequest, CodeMalformed, "",
 				"the request folds a header field over lines (obsolete line folding)")
 		}
-		if name, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.ContainsAny(name, " \t") {
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		name := line[:colon]
+		if bytes.IndexByte(name, ' ') >= 0 || (tabs && bytes.IndexByte(name, '\t') >= 0) {
 			return 400, openai.NewError(openai.TypeInvalidRequest, CodeMalformed, "",
 				"the request has a header field name with white space in it")
 		}
-		if len(line) <= len(fasthttp.HeaderContentLength) {
-			continue
-		}
-		switch line[0] | 0x20 {
-		case 'c':
-			if _, ok := fieldValue(line, fasthttp.HeaderContentLength); ok {
-				lengths++
-			}
-		case 't':
-			if v, ok := fieldValue(line, fasthttp.HeaderTransferEncoding); ok {
-				encodings++
-				chunked = chunked && bytes.EqualFold(v, []byte("chunked"))
-			}
+		switch {
+		case len(name) == len(fasthttp.HeaderContentLength) && equalFoldASCII(name, fasthttp.HeaderContentLength):
+			lengths++
+		case len(name) == len(fasthttp.HeaderTransferEncoding) && equalFoldASCII(name, fasthttp.HeaderTransferEncoding):
+			encodings++
+			chunked = chunked && bytes.EqualFold(bytes.Trim(line[colon+1:], " \t\r"), []byte("chunked"))
 		}
 	}
 	switch {
@@ -71,24 +70,20 @@ func framing(raw []byte) (int, openai.Error) {
 	return 0, openai.Error{}
 }
 
-// fieldValue returns the trimmed value of a header line "Name: value" when
-// its name is name (in any case).
-func fieldValue(line []byte, name string) ([]byte, bool) {
-	if len(line) <= len(name) || line[len(name)] != ':' {
-		return nil, false
-	}
-	for i := 0; i < len(name); i++ {
-		c := line[i]
+// equalFoldASCII compares b with the ASCII name s, of the same length,
+// ignoring case.
+func equalFoldASCII(b []byte, s string) bool {
+	for i := 0; i < len(b); i++ {
+		c, n := b[i], s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		n := name[i]
 		if 'A' <= n && n <= 'Z' {
 			n += 'a' - 'A'
 		}
 		if c != n {
-			return nil, false
+			return false
 		}
 	}
-	return bytes.Trim(line[len(name)+1:], " \t\r"), true
+	return true
 }
