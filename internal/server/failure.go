@@ -110,6 +110,11 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, rec *exchange.Record, e openai
 	ctx.Response.Header.Set("X-Request-Id", rec.RequestID)
 	writeError(ctx, rec.Status, e)
 	ctx.SetConnectionClose()
+	if tc, ok := ctx.Conn().(*trackedConn); ok && !tc.used.Load() {
+		// Not a request: the connection sent nothing before it timed out
+		// or was closed at shutdown. It is answered, not reported.
+		return
+	}
 	s.done(rec)
 }
 

@@ -355,3 +355,26 @@ func TestRecordDescribesRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestSilentConnectionIsNotReported(t *testing.T) {
+	t.Parallel()
+	l := startListener(t, Options{ReadTimeout: 20 * time.Millisecond}, Settings{})
+	c := l.dial()
+	got, err := io.ReadAll(c) // the listener's read deadline ends the wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := one(t, got); r.StatusCode != 408 {
+		t.Errorf("got %d, want 408", r.StatusCode)
+	}
+	// A request on another connection, reported after the silent one.
+	if r := one(t, l.exchange(request("GET", "/nowhere", "", false, "X-Request-Id", "after-silence"))); r.StatusCode != 404 {
+		t.Fatalf("got %d, want 404", r.StatusCode)
+	}
+	l.obs.waitFor(t, "after-silence")
+	for _, rec := range l.obs.all() {
+		if rec.Status == 408 {
+			t.Errorf("a connection that sent nothing was reported as a request: %+v", rec)
+		}
+	}
+}
