@@ -2,13 +2,17 @@ package app
 
 import (
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/server"
 )
 
 // RequestDone records a finished request: metrics and the access log line.
@@ -28,8 +32,43 @@ func (a *App) RequestDone(rec *exchange.Record) {
 		a.metrics.ObserveAuthFailure(strings.TrimPrefix(k, "auth_"))
 	case k == "model_forbidden":
 		a.metrics.ObserveAuthFailure("forbidden_model")
+	case k == server.ErrorMissingScope:
+		a.metrics.ObserveAuthFailure(server.ErrorMissingScope)
+	case k == server.ErrorPanic:
+		a.metrics.ObservePanic()
 	}
 	a.accessLog(rec)
+}
+
+// Longest path and user agent shown in an access line, in bytes.
+const (
+	maxLoggedPath      = 256
+	maxLoggedUserAgent = 256
+)
+
+// printable returns b for a log line: cut to at most max bytes (on a UTF-8
+// boundary), control and format characters (bidirectional overrides,
+// zero-width marks) and invalid UTF-8 dropped.
+func printable(b []byte, max int) string {
+	if s, ok := usual(b); ok {
+		return s
+	}
+	if len(b) <= max && plainASCII(b) {
+		return string(b)
+	}
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			continue
+		}
+		if sb.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }
 
 func (a *App) accessLog(rec *exchange.Record) {
@@ -40,8 +79,14 @@ func (a *App) accessLog(rec *exchange.Record) {
 	if !a.log.Enabled(a.ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	// Room for every attribute, so that the list is allocated once.
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs,
 		slog.String("request_id", rec.RequestID),
+		slog.String("client_ip", addrString(rec.ClientIP)),
+		slog.String("method", printable(rec.Method, 16)),
+		slog.String("path", printable(rec.Path, maxLoggedPath)),
+		slog.String("user_agent", printable(rec.UserAgent, maxLoggedUserAgent)),
 		slog.String("endpoint", rec.Endpoint),
 		slog.String("model", rec.Model),
 		slog.String("backend", rec.Backend),
@@ -51,7 +96,7 @@ func (a *App) accessLog(rec *exchange.Record) {
 		slog.Duration("ttft", rec.TTFT.Round(time.Microsecond)),
 		slog.Duration("duration", rec.Duration.Round(time.Microsecond)),
 		slog.Duration("overhead", rec.Overhead.Round(time.Microsecond)),
-	}
+	)
 	if rec.KeyID != "" {
 		attrs = append(attrs, slog.String("key_id", rec.KeyID))
 	}
@@ -71,6 +116,45 @@ func (a *App) accessLog(rec *exchange.Record) {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	a.log.LogAttrs(a.ctx, level, "request", attrs...)
+}
+
+// usual returns the constant for the methods and paths most requests
+// have, so that their access lines do not allocate a copy.
+func usual(b []byte) (string, bool) {
+	switch string(b) {
+	case "":
+		return "", true
+	case "POST":
+		return "POST", true
+	case "GET":
+		return "GET", true
+	case "/v1/chat/completions":
+		return "/v1/chat/completions", true
+	case "/v1/completions":
+		return "/v1/completions", true
+	case "/v1/embeddings":
+		return "/v1/embeddings", true
+	case "/v1/models":
+		return "/v1/models", true
+	}
+	return "", false
+}
+
+// plainASCII reports whether b is printable ASCII.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // AttemptDone implements proxy.Observer.

@@ -132,8 +132,12 @@ type CORSConfig struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedMethods lists the methods allowed. Default [GET, POST, OPTIONS].
 	AllowedMethods []string `yaml:"allowed_methods"`
-	// AllowedHeaders lists the request headers allowed. Default
-	// [Authorization, Content-Type, X-Request-Id, X-Session-Id, X-Api-Key].
+	// AllowedHeaders lists the request headers allowed, in any case; an
+	// entry ending in "*" allows every header starting with what precedes
+	// it, and "*" alone allows any. Default: what the official OpenAI SDKs
+	// send from a browser, and the router's own headers: [Authorization,
+	// Content-Type, Accept, X-Api-Key, Api-Key, X-Request-Id, X-Session-Id,
+	// OpenAI-Organization, OpenAI-Project, OpenAI-Beta, X-Stainless-*].
 	AllowedHeaders []string `yaml:"allowed_headers"`
 	// AllowCredentials lets browsers send cookies and credentials. Default false.
 	AllowCredentials bool `yaml:"allow_credentials"`
@@ -481,7 +485,7 @@ func Default() *Config {
 			CORS: CORSConfig{
 				AllowedOrigins: []string{"*"},
 				AllowedMethods: []string{"GET", "POST", "OPTIONS"},
-				AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "X-Session-Id", "X-Api-Key"},
+				AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Api-Key", "Api-Key", "X-Request-Id", "X-Session-Id", "OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta", "X-Stainless-*"},
 				MaxAge:         10 * time.Minute,
 			},
 		},

@@ -50,7 +50,10 @@ server:
     enabled: false
     allowed_origins: ["*"]              # "*" or scheme://host[:port]
     allowed_methods: [GET, POST, OPTIONS]
-    allowed_headers: [Authorization, Content-Type, X-Request-Id, X-Session-Id, X-Api-Key]
+    # Request headers a page may send; "X-Stainless-*" allows every header
+    # with that prefix (the OpenAI JS SDK's), "*" any header.
+    allowed_headers: [Authorization, Content-Type, Accept, X-Api-Key, Api-Key, X-Request-Id, X-Session-Id,
+      OpenAI-Organization, OpenAI-Project, OpenAI-Beta, "X-Stainless-*"]
     allow_credentials: false
     max_age: 10m                        # how long browsers cache a preflight answer
 

@@ -8,6 +8,7 @@ package exchange
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/continuumhq/continuum/internal/openai"
@@ -115,4 +116,14 @@ type Record struct {
 	// name backend addresses); it is never sent to the client.
 	ErrorDetail string
 	Aborted     bool // a committed stream ended with an error
+
+	// ClientIP is the client's address as rate limits see it (from a
+	// trusted proxy's X-Forwarded-For, else the peer); invalid when unknown.
+	ClientIP netip.Addr
+	// Method, Path (without the query string) and UserAgent are the
+	// client's bytes as received, empty when the request could not be read
+	// that far. They are raw input: sanitise them before showing them. They
+	// may point into buffers the listener reuses, so they are only valid
+	// until the Observer's RequestDone returns.
+	Method, Path, UserAgent []byte
 }

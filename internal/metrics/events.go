@@ -114,10 +114,19 @@ func (m *Metrics) ObserveLoadShed() {
 
 // ObserveAuthFailure records a request refused by authentication in
 // continuum_auth_failures_total{reason}; reason is "missing", "invalid",
-// "disabled", "expired" or "forbidden_model".
+// "disabled", "expired", "forbidden_model" or "missing_scope".
 func (m *Metrics) ObserveAuthFailure(reason string) {
 	if m == nil {
 		return
 	}
 	m.authFailures.WithLabelValues(m.authReasons.value(reason)).Inc()
+}
+
+// ObservePanic records a panic recovered while serving a request in
+// continuum_panics_total.
+func (m *Metrics) ObservePanic() {
+	if m == nil {
+		return
+	}
+	m.panics.Inc()
 }

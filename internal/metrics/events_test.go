@@ -117,6 +117,11 @@ func TestObserveEvents(t *testing.T) {
 			want: []series{{"continuum_load_shed_total", labels{}, 2}},
 		},
 		{
+			name: "panics",
+			call: func(m *Metrics) { m.ObservePanic(); m.ObservePanic(); m.ObservePanic() },
+			want: []series{{"continuum_panics_total", labels{}, 3}},
+		},
+		{
 			name: "auth failures",
 			call: func(m *Metrics) {
 				for _, r := range []string{"missing", "invalid", "disabled", "expired", "forbidden_model", "invalid"} {

@@ -95,6 +95,7 @@ type Metrics struct {
 	rateLimited  *prometheus.CounterVec
 	loadShed     prometheus.Counter
 	authFailures *prometheus.CounterVec
+	panics       prometheus.Counter
 
 	buildInfo     prometheus.Gauge
 	backendGauges *backendCollector
@@ -270,8 +271,13 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "auth_failures_total",
-		Help:      `Requests refused by API key authentication, by reason ("missing", "invalid", "disabled", "expired", "forbidden_model").`,
+		Help:      `Requests refused by API key authentication, by reason ("missing", "invalid", "disabled", "expired", "forbidden_model", "missing_scope").`,
 	}, []string{"reason"})
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "panics_total",
+		Help:      "Panics recovered while serving a request (a bug: the log has the stack). The request failed with 500, or its committed stream ended with an error event; other requests went on.",
+	})
 
 	m.buildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   namespace,
@@ -314,6 +320,7 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_rate_limited_total", m.rateLimited},
 		{"continuum_load_shed_total", m.loadShed},
 		{"continuum_auth_failures_total", m.authFailures},
+		{"continuum_panics_total", m.panics},
 		{"continuum_build_info", m.buildInfo},
 		{"continuum_api_key_requests_total", m.keys.requests},
 		{"continuum_api_key_tokens_total", m.keys.tokens},

@@ -34,6 +34,7 @@ var allNames = []string{
 	"continuum_config_reloads_total",
 	"continuum_load_shed_total",
 	"continuum_overhead_seconds",
+	"continuum_panics_total",
 	"continuum_rate_limited_total",
 	"continuum_request_duration_seconds",
 	"continuum_requests_total",
@@ -63,6 +64,7 @@ func exerciseAll(m *Metrics) {
 	m.ObserveRateLimited("api_key")
 	m.ObserveLoadShed()
 	m.ObserveAuthFailure("invalid")
+	m.ObservePanic()
 	m.SetBackendSource(func() []BackendStat {
 		return []BackendStat{{Name: "vllm-a", Up: true, Health: "ready", Breaker: "closed", InFlight: 2, ErrorRate: 0.1}}
 	})
@@ -84,6 +86,7 @@ func TestNewExportsUnlabelledMetricsAtOnce(t *testing.T) {
 		"continuum_config_last_reload_success_timestamp_seconds",
 		"continuum_load_shed_total",
 		"continuum_overhead_seconds",
+		"continuum_panics_total",
 		"continuum_retry_budget_exhausted_total",
 	}
 	if got := continuumNames(t, reg); !slices.Equal(got, want) {

@@ -78,17 +78,48 @@ type RequestError struct {
 
 func (e *RequestError) Error() string { return e.Msg }
 
+// routingKeys are the top-level members the router reads, in the order of
+// the key* indexes below.
+var routingKeys = [...]string{"model", "stream", "user", "stream_options"}
+
+const (
+	keyModel = iota
+	keyStream
+	keyUser
+	keyStreamOptions
+)
+
+// usageKeys is the member of stream_options the router reads.
+var usageKeys = [...]string{"include_usage"}
+
 // ParseFields validates body as a JSON object and extracts the routing fields.
 // It returns a *RequestError for malformed JSON, a missing or non-string
-// model, or wrongly typed stream fields.
+// model, wrongly typed stream fields, or an ambiguous routing field.
+//
+// A routing field is ambiguous when the object holds it twice, or holds a
+// key that differs from it only in letter case ("MODEL", "Stream", "ſtream"):
+// backends disagree on which one counts (Go's encoding/json matches keys
+// case-insensitively and keeps the last; others match exactly), so the
+// router could check and log one model while the backend serves another.
+// Such bodies get code duplicate_parameter. The same holds for
+// stream_options.include_usage within stream_options.
 func ParseFields(body []byte) (Fields, error) {
 	var f Fields
 	var ferr error
-	haveModel := false
+	var seen [len(routingKeys)]bool
 	err := Members(body, func(m Member) bool {
+		i, exact := m.MatchKey(routingKeys[:])
+		if i < 0 {
+			return true
+		}
+		if !exact || seen[i] {
+			ferr = duplicate(routingKeys[i])
+			return false
+		}
+		seen[i] = true
 		v := body[m.Start:m.End]
-		switch {
-		case m.KeyIs("model"):
+		switch i {
+		case keyModel:
 			if len(v) == 0 || v[0] != '"' {
 				ferr = &RequestError{Param: "model", Code: "invalid_type", Msg: "'model' must be a string"}
 				return false
@@ -98,29 +129,39 @@ func ParseFields(body []byte) (Fields, error) {
 				ferr = &RequestError{Param: "model", Code: "invalid_type", Msg: "'model' must be a valid string"}
 				return false
 			}
-			f.Model, f.modelStart, f.modelEnd, haveModel = s, m.Start, m.End, true
-		case m.KeyIs("stream"):
+			f.Model, f.modelStart, f.modelEnd = s, m.Start, m.End
+		case keyStream:
 			b, err := parseBool(v)
 			if err != nil {
 				ferr = &RequestError{Param: "stream", Code: "invalid_type", Msg: "'stream' must be a boolean"}
 				return false
 			}
 			f.Stream = b
-		case m.KeyIs("user"):
+		case keyUser:
 			if len(v) > 0 && v[0] == '"' {
 				if s, err := unquote(v, bytes.IndexByte(v, '\\') >= 0); err == nil {
 					f.User = s
 				}
 			}
-		case m.KeyIs("stream_options"):
+		case keyStreamOptions:
 			if len(v) > 0 && v[0] == '{' {
+				seenUsage := false
 				_ = Members(v, func(o Member) bool {
-					if o.KeyIs("include_usage") {
-						f.IncludeUsage, _ = parseBool(v[o.Start:o.End])
+					j, exact := o.MatchKey(usageKeys[:])
+					if j < 0 {
+						return true
+					}
+					if !exact || seenUsage {
+						ferr = duplicate("stream_options.include_usage")
 						return false
 					}
+					seenUsage = true
+					f.IncludeUsage, _ = parseBool(v[o.Start:o.End])
 					return true
 				})
+				if ferr != nil {
+					return false
+				}
 			}
 		}
 		return true
@@ -131,10 +172,19 @@ func ParseFields(body []byte) (Fields, error) {
 	if err != nil {
 		return Fields{}, &RequestError{Code: "invalid_json", Msg: fmt.Sprintf("We could not parse the JSON body of your request: %v", err)}
 	}
-	if !haveModel || f.Model == "" {
+	if !seen[keyModel] || f.Model == "" {
 		return Fields{}, &RequestError{Param: "model", Code: "missing_required_parameter", Msg: "you must provide a model parameter"}
 	}
 	return f, nil
+}
+
+// CodeDuplicateParameter is the error code of a body that holds a routing
+// field twice, or also under a name differing only in letter case.
+const CodeDuplicateParameter = "duplicate_parameter"
+
+func duplicate(param string) *RequestError {
+	return &RequestError{Param: param, Code: CodeDuplicateParameter,
+		Msg: "'" + param + "' is given more than once (parameter names that differ only in letter case count as the same parameter)"}
 }
 
 // RewriteModel returns body with the model value replaced by model. The

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -103,6 +104,73 @@ func (m Member) KeyIs(name string) bool {
 		return false
 	}
 	return k == name
+}
+
+// MatchKey reports which of names the member's key matches the way Go's
+// encoding/json matches an object key to a struct field: after unescaping,
+// either exactly or under Unicode simple case folding (bytes.EqualFold, so
+// "MODEL", "mod\u0065l" and "ſtream", with U+017F, all match). It returns the
+// index of the first name matched, and whether the match is exact; -1 when
+// none matches. Keys that are plain ASCII without escapes, as every real
+// client sends them, are compared without allocating.
+func (m Member) MatchKey(names []string) (index int, exact bool) {
+	k := m.Key
+	if !m.KeyEscaped && isASCII(k) {
+		for i, n := range names {
+			if len(k) == len(n) && asciiEqualFold(k, n) {
+				return i, string(k) == n
+			}
+		}
+		return -1, false
+	}
+	// Only U+017F and U+212A fold to ASCII letters; written as \uXXXX escapes
+	// they take six bytes each. A longer key cannot match a name.
+	longest := 0
+	for _, n := range names {
+		longest = max(longest, len(n))
+	}
+	if len(k) > 6*longest {
+		return -1, false
+	}
+	var key string
+	if err := json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &key); err != nil {
+		return -1, false
+	}
+	for i, n := range names {
+		if strings.EqualFold(key, n) {
+			return i, key == n
+		}
+	}
+	return -1, false
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiEqualFold compares a and b, of equal length and ASCII, ignoring case.
+func asciiEqualFold(a []byte, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 type scanner struct {

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -33,6 +34,25 @@ func TestParseFields(t *testing.T) {
 		{name: "model not string", body: `{"model":5}`, wantParam: "model", wantCode: "invalid_type"},
 		{name: "stream not bool", body: `{"model":"m","stream":"yes"}`, wantParam: "stream", wantCode: "invalid_type"},
 		{name: "bad json after model", body: `{"model":"m","x":tru}`, wantCode: "invalid_json"},
+		{name: "escaped key is exact", body: `{"mod\u0065l":"x","stream":true}`, want: Fields{Model: "x", Stream: true}},
+		{name: "other keys may repeat", body: `{"model":"m","n":1,"n":2,"Messages":[],"messages":[]}`, want: Fields{Model: "m"}},
+		{name: "nested keys are not routing keys", body: `{"model":"m","x":{"model":"a","MODEL":"b"}}`, want: Fields{Model: "m"}},
+		{name: "longer key is no variant", body: `{"model":"m","models":"x","Modell":"y"}`, want: Fields{Model: "m"}},
+		{name: "model upper case after", body: `{"model":"m2","MODEL":"m1"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "model upper case before", body: `{"MODEL":"m1","model":"m2"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "model case variant alone", body: `{"Model":"m1"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "model twice", body: `{"model":"m2","model":"m1"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "model twice, one escaped", body: `{"model":"m2","mod\u0065l":"m1"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "model escaped upper case", body: `{"model":"m2","\u004dODEL":"m1"}`, wantParam: "model", wantCode: "duplicate_parameter"},
+		{name: "stream with long s", body: `{"model":"m","ſtream":true}`, wantParam: "stream", wantCode: "duplicate_parameter"},
+		{name: "stream with escaped long s", body: `{"model":"m","\u017ftream":true}`, wantParam: "stream", wantCode: "duplicate_parameter"},
+		{name: "stream twice", body: `{"model":"m","stream":false,"stream":true}`, wantParam: "stream", wantCode: "duplicate_parameter"},
+		{name: "user case variant", body: `{"model":"m","user":"a","USER":"b"}`, wantParam: "user", wantCode: "duplicate_parameter"},
+		{name: "stream_options case variant", body: `{"model":"m","Stream_Options":{}}`, wantParam: "stream_options", wantCode: "duplicate_parameter"},
+		{name: "include_usage twice", body: `{"model":"m","stream_options":{"include_usage":false,"include_usage":true}}`,
+			wantParam: "stream_options.include_usage", wantCode: "duplicate_parameter"},
+		{name: "include_usage case variant", body: `{"model":"m","stream_options":{"include_usage":false,"Include_Usage":true}}`,
+			wantParam: "stream_options.include_usage", wantCode: "duplicate_parameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,8 +111,107 @@ func TestValidAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
+func TestMatchKey(t *testing.T) {
+	names := []string{"model", "stream"}
+	tests := []struct {
+		key       string // as written in JSON, between the quotes
+		want      int
+		wantExact bool
+	}{
+		{`model`, 0, true},
+		{`stream`, 1, true},
+		{`MoDeL`, 0, false},
+		{`mod\u0065l`, 0, true},
+		{`\u006D\u006F\u0064\u0065\u006C`, 0, true},
+		{`\u004Dodel`, 0, false},
+		{"ſtream", 1, false}, // U+017F LATIN SMALL LETTER LONG S folds to s
+		{`\u017Ftream`, 1, false},
+		{"\u212Aey", -1, false}, // KELVIN SIGN folds to k: no name here has one
+		{`modelx`, -1, false},
+		{`mode`, -1, false},
+		{"mod\u00e9l", -1, false},
+		{"\xffmodel", -1, false},
+		{strings.Repeat(`\u0041`, 100), -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			m := Member{Key: []byte(tt.key), KeyEscaped: strings.Contains(tt.key, `\`)}
+			got, exact := m.MatchKey(names)
+			if got != tt.want || exact != tt.wantExact {
+				t.Fatalf("got %d exact %v, want %d exact %v", got, exact, tt.want, tt.wantExact)
+			}
+			// The reference: encoding/json's own key matching into a struct.
+			var ref struct {
+				Model  *json.RawMessage `json:"model"`
+				Stream *json.RawMessage `json:"stream"`
+			}
+			if err := json.Unmarshal([]byte(`{"`+tt.key+`":1}`), &ref); err != nil {
+				t.Fatal(err)
+			}
+			refIndex := -1
+			if ref.Model != nil {
+				refIndex = 0
+			} else if ref.Stream != nil {
+				refIndex = 1
+			}
+			if refIndex != got {
+				t.Fatalf("encoding/json matches key %q to field %d, MatchKey to %d", tt.key, refIndex, got)
+			}
+		})
+	}
+}
+
+// routingRef is how a Go backend using encoding/json reads the routing
+// fields: field names matched case-insensitively, the last duplicate wins.
+type routingRef struct {
+	Model         json.RawMessage `json:"model"`
+	Stream        json.RawMessage `json:"stream"`
+	User          json.RawMessage `json:"user"`
+	StreamOptions json.RawMessage `json:"stream_options"`
+}
+
+// ambiguousKeys reports whether the top-level object in b holds a routing
+// key twice or under a case variant, using encoding/json's tokenizer.
+func ambiguousKeys(t *testing.T, b []byte) bool {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not an object: %v %v", tok, err)
+	}
+	count := map[string]int{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := tok.(string)
+		for _, name := range routingKeys {
+			if strings.EqualFold(key, name) {
+				if key != name {
+					return true
+				}
+				count[name]++
+			}
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range count {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func FuzzParseFields(f *testing.F) {
-	for _, s := range []string{`{"model":"m","stream":true}`, `{"model":"a\u0041"}`, `{}`, `[`, `{"model":1}`} {
+	for _, s := range []string{
+		`{"model":"m","stream":true}`, `{"model":"a\u0041"}`, `{}`, `[`, `{"model":1}`,
+		`{"model":"m2","MODEL":"m1"}`, `{"model":"m","ſtream":true}`, `{"mod\u0065l":"m","model":"n"}`,
+		`{"model":"m","stream_options":{"include_usage":true,"INCLUDE_USAGE":false}}`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -107,12 +226,45 @@ func FuzzParseFields(f *testing.F) {
 			}
 			return
 		}
+		var re *RequestError
+		if errors.As(err, &re) && re.Code == CodeDuplicateParameter && re.Param != "stream_options.include_usage" {
+			if !ambiguousKeys(t, b) {
+				t.Fatalf("ParseFields rejected %q as ambiguous (%s); it is not", b, re.Param)
+			}
+			return
+		}
+		if err == nil && ambiguousKeys(t, b) {
+			t.Fatalf("ParseFields accepted %q with an ambiguous routing key", b)
+		}
 		if err != nil {
 			return
 		}
-		// encoding/json keeps the last duplicate key; ParseFields does too.
+		// Accepted: no routing key is repeated, so a case-sensitive reader
+		// (a map) and a case-insensitive one (a Go struct) see what the
+		// router saw.
 		if m, _ := ref["model"].(string); m != got.Model {
 			t.Fatalf("model: got %q, want %q", got.Model, m)
+		}
+		var sref routingRef
+		if err := json.Unmarshal(b, &sref); err != nil {
+			t.Fatalf("struct decode of an accepted body: %v", err)
+		}
+		var model string
+		if err := json.Unmarshal(sref.Model, &model); err != nil || model != got.Model {
+			t.Fatalf("model: got %q, a Go backend reads %q (%v)", got.Model, model, err)
+		}
+		var stream bool
+		if len(sref.Stream) > 0 {
+			if err := json.Unmarshal(sref.Stream, &stream); err != nil {
+				t.Fatalf("stream %s: %v", sref.Stream, err)
+			}
+		}
+		if stream != got.Stream {
+			t.Fatalf("stream: got %v, a Go backend reads %v", got.Stream, stream)
+		}
+		var user string
+		if json.Unmarshal(sref.User, &user) == nil && user != got.User {
+			t.Fatalf("user: got %q, a Go backend reads %q", got.User, user)
 		}
 		out := got.RewriteModel(b, "rewritten")
 		var ref2 map[string]any

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -63,8 +62,12 @@ type Settings struct {
 type CORS struct {
 	Enabled bool
 	// AllowedOrigins lists allowed origins; "*" allows any.
-	AllowedOrigins   []string
-	AllowedMethods   []string
+	AllowedOrigins []string
+	AllowedMethods []string
+	// AllowedHeaders lists the request headers a preflight may ask for, in
+	// any case: names, prefixes ending in "*" ("X-Stainless-*" allows every
+	// header whose name starts with X-Stainless-), or "*" for any. Empty
+	// allows any.
 	AllowedHeaders   []string
 	AllowCredentials bool
 	MaxAge           time.Duration
@@ -154,6 +157,7 @@ type Server struct {
 	watches  watchPool
 	conns    tracker
 	running  inflight
+	early    earlyHeaders
 	states   sync.Pool // *reqState
 	log      *slog.Logger
 }
@@ -171,6 +175,9 @@ type reqState struct {
 	cancel     context.CancelCauseFunc
 	prev, next *reqState
 	linked     bool
+	// method, path and ua hold copies of the client's bytes that the record
+	// points to: a stream's record is reported after the handler returned.
+	method, path, ua []byte
 }
 
 // inflight is the set of proxied requests being served, so that the end of
@@ -247,8 +254,29 @@ func (s *Server) state() *reqState {
 
 func (s *Server) release(st *reqState) {
 	s.running.remove(st)
-	*st = reqState{}
+	*st = reqState{method: st.method[:0], path: st.path[:0], ua: st.ua[:0]}
 	s.states.Put(st)
+}
+
+// maxRecorded bounds the bytes of a path or user agent kept for the access
+// log; the log shortens them further.
+const maxRecorded = 512
+
+// describe fills in who asked what, for the access log: client address,
+// method, path and user agent. With st, the bytes are copied into its
+// buffers; without, the record points into the request, which is valid as
+// long as the handler runs.
+func (s *Server) describe(ctx *fasthttp.RequestCtx, rec *exchange.Record, st *reqState) {
+	rec.ClientIP = s.clientIP(ctx)
+	method, path, ua := ctx.Method(), ctx.Path(), ctx.Request.Header.UserAgent()
+	path, ua = path[:min(len(path), maxRecorded)], ua[:min(len(ua), maxRecorded)]
+	if st != nil {
+		st.method = append(st.method[:0], method[:min(len(method), maxRecorded)]...)
+		st.path = append(st.path[:0], path...)
+		st.ua = append(st.ua[:0], ua...)
+		method, path, ua = st.method, st.path, st.ua
+	}
+	rec.Method, rec.Path, rec.UserAgent = method, path, ua
 }
 
 // New returns a listener. Call Serve for each listener and Shutdown to stop.
@@ -273,9 +301,10 @@ func New(opts Options, settings Settings, deps Deps) *Server {
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
-		Logger:                        printfLogger{deps.Logger},
+		Logger:                        fasthttpLogger{deps.Logger},
+		SecureErrorLogMessage:         true,
 		MaxRequestBodySize:            int(settings.MaxBodySize) + 1,
-		ReadBufferSize:                16 << 10,
+		ReadBufferSize:                readBufferSize,
 	}
 	return s
 }
@@ -337,37 +366,28 @@ func (s *Server) abortRunning() {
 }
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() == -1 {
+		s.early.keep(h)
+	} else {
+		s.early.forget(h)
+	}
 	st := s.settings.Load()
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(st.MaxBodySize), WriteTimeout: st.ClientWriteTimeout}
 }
 
-func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
-	status, msg := 400, "could not read the request: "+err.Error()
-	var tooLarge bool
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		tooLarge = true
-	}
-	var se interface{ Timeout() bool }
-	switch {
-	case tooLarge:
-		status = 413
-		msg = "request body exceeds the limit of " + strconv.FormatInt(s.settings.Load().MaxBodySize, 10) + " bytes"
-	case errors.As(err, &se) && se.Timeout():
-		status, msg = 408, "timed out reading the request"
-	}
-	ctx.Response.Reset()
-	writeError(ctx, status, openai.ErrorForStatus(status, msg))
-	ctx.SetConnectionClose()
-	if s.deps.Observer != nil {
-		// The path is the client's: it is not a label value.
-		s.deps.Observer.RequestDone(&exchange.Record{Start: time.Now(), Endpoint: "unreadable", Status: status, ErrorKind: "bad_request"})
-	}
-}
-
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverHandler(ctx)
+	s.early.forget(&ctx.Request.Header)
 	reqID := requestID(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
 	ctx.SetUserValue(requestIDKey, reqID)
+	if status, e := framing(ctx.Request.Header.RawHeaders()); status != 0 {
+		// The body's end is ambiguous, so is the start of the next request.
+		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
+		s.describe(ctx, rec, nil)
+		s.refuse(ctx, rec, e)
+		return
+	}
 	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
 		return
 	}
@@ -411,8 +431,43 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if s.deps.Extra != nil && s.deps.Extra(ctx) {
 		return
 	}
-	writeError(ctx, 404, openai.NewError(openai.TypeInvalidRequest, openai.CodeNotFound, "",
-		"Invalid URL ("+string(ctx.Method())+" "+string(path)+")"))
+	// The path is not repeated in the answer: it is the client's bytes.
+	rec := &exchange.Record{Start: ctx.Time(), Endpoint: EndpointUnknown, RequestID: reqID, ErrorKind: openai.CodeNotFound}
+	s.describe(ctx, rec, nil)
+	s.reject(ctx, rec, 404, openai.NewError(openai.TypeInvalidRequest, openai.CodeNotFound, "",
+		"Invalid URL: the router serves no such path (see GET /openapi.json)"))
+}
+
+// Endpoint labels of requests that are not for one of the API paths.
+const (
+	// EndpointUnknown labels requests for a path the router does not serve (404).
+	EndpointUnknown = "unknown"
+	// EndpointOther labels requests the listener answered before routing
+	// them (unreadable, too large) whose path is not an API path, or unknown.
+	EndpointOther = "other"
+)
+
+// endpointLabel returns the metric label of an API path, or EndpointOther.
+// It never returns the client's bytes.
+func endpointLabel(path []byte) string {
+	switch string(path) {
+	case "/v1/chat/completions":
+		return openai.ChatCompletions.String()
+	case "/v1/completions":
+		return openai.Completions.String()
+	case "/v1/embeddings":
+		return openai.Embeddings.String()
+	case "/v1/models":
+		return "models"
+	case "/health", "/healthz":
+		return "health"
+	case "/ready":
+		return "ready"
+	}
+	if bytes.HasPrefix(path, []byte("/v1/models/")) {
+		return "models"
+	}
+	return EndpointOther
 }
 
 func (s *Server) allowGet(ctx *fasthttp.RequestCtx) bool {
@@ -420,7 +475,7 @@ func (s *Server) allowGet(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	ctx.Response.Header.Set("Allow", "GET, HEAD")
-	writeError(ctx, 405, openai.ErrorForStatus(405, "method "+string(ctx.Method())+" is not allowed here; use GET"))
+	writeError(ctx, 405, openai.ErrorForStatus(405, "this method is not allowed here; use GET"))
 	return false
 }
 
@@ -430,12 +485,13 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 	}
 	rec := &exchange.Record{Start: time.Now(), Endpoint: "models"}
 	rec.RequestID, _ = ctx.UserValue(requestIDKey).(string)
+	s.describe(ctx, rec, nil)
 	caller, ok := s.authenticate(ctx, rec)
 	if !ok {
 		return
 	}
 	if caller.Models != nil && !caller.Models.HasScope("read") && !caller.Models.HasScope("write") {
-		rec.ErrorKind = "model_forbidden"
+		rec.ErrorKind = ErrorMissingScope
 		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, "missing_scope", "", "this API key lacks the read scope needed to list models"))
 		return
 	}
@@ -484,12 +540,24 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	rec.Start, rec.Endpoint = start, ep.String()
 	reqID, _ := ctx.UserValue(requestIDKey).(string)
 	rec.RequestID = reqID
+	s.describe(ctx, rec, state)
+	// A stream holds its slot and its state until it has been written, not
+	// only until the handler returns.
+	streaming, admitted := false, false
+	gate := s.deps.Gate
+	defer func() {
+		if !streaming {
+			if admitted && gate != nil {
+				gate.Release()
+			}
+			s.release(state)
+		}
+	}()
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
-		s.reject(ctx, rec, 405, openai.ErrorForStatus(405, "method "+string(ctx.Method())+" is not allowed here; use POST"))
+		s.reject(ctx, rec, 405, openai.ErrorForStatus(405, "this method is not allowed here; use POST"))
 		return
 	}
-	gate := s.deps.Gate
 	if gate != nil && !gate.TryAcquire() {
 		rec.ErrorKind = "load_shed"
 		ctx.Response.Header.Set("Retry-After", "1")
@@ -497,30 +565,19 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 			"", "the router is at its limit of concurrent requests; retry shortly"))
 		return
 	}
-	// A stream holds its slot and its state until it has been written, not
-	// only until the handler returns.
-	streaming := false
-	defer func() {
-		if !streaming {
-			if gate != nil {
-				gate.Release()
-			}
-			s.release(state)
-		}
-	}()
+	admitted = true
 	caller, ok := s.authenticate(ctx, rec)
 	if !ok {
 		return
 	}
 	if caller.Models != nil && !caller.Models.HasScope("write") {
-		rec.ErrorKind = "model_forbidden"
-		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, "missing_scope", "",
+		rec.ErrorKind = ErrorMissingScope
+		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, ErrorMissingScope, "",
 			"this API key lacks the write scope needed for "+ep.Path()))
 		return
 	}
-	ip := s.clientIP(ctx)
 	if s.deps.RateLimit != nil {
-		d := s.deps.RateLimit(&caller, ip)
+		d := s.deps.RateLimit(&caller, rec.ClientIP)
 		if d.Limited {
 			h := &ctx.Response.Header
 			h.Set("x-ratelimit-limit-requests", strconv.Itoa(d.Limit))
@@ -578,7 +635,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	state.cancel = cancel
 	s.running.add(state)
 	w := s.watches.watch(ctx.Conn(), cancel)
-	resp := s.deps.Forwarder.Forward(rctx, req)
+	resp := s.forward(rctx, req, w, cancel)
 	rec.Overhead = max(time.Since(start)-rec.Waited, 0)
 	rec.Status = resp.Status
 	ctx.SetStatusCode(resp.Status)
@@ -600,6 +657,29 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	streaming = true
 	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, cancel: cancel, rec: rec, gate: gate, state: state}, -1)
 }
+
+// forward calls the Forwarder. If it panics, the watch is stopped and the
+// request's context cancelled before the panic goes on to the handler's
+// recovery.
+func (s *Server) forward(ctx context.Context, req *exchange.Request, w *watcher, cancel context.CancelCauseFunc) *exchange.Response {
+	returned := false
+	defer func() {
+		if !returned {
+			s.watches.stop(w)
+			cancel(errPanicked)
+		}
+	}()
+	resp := s.deps.Forwarder.Forward(ctx, req)
+	if resp == nil {
+		panic("server: the Forwarder returned no response")
+	}
+	returned = true
+	return resp
+}
+
+// ErrorMissingScope is the error kind and code of a request whose API key
+// lacks the scope the endpoint needs.
+const ErrorMissingScope = "missing_scope"
 
 var errClientGone = errors.New("client closed the connection")
 
@@ -656,12 +736,17 @@ func (b *streamBody) Read([]byte) (int, error) {
 	return 0, errors.New("server: stream body is written with WriteTo")
 }
 
-func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
+func (b *streamBody) WriteTo(w io.Writer) (n int64, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			n, err = b.recoverStream(v, w, n)
+		}
+	}()
 	// The stream's writes are bounded one by one (client_write_timeout,
 	// enforced by the proxy through AbortWrite), not as a whole.
 	_ = b.conn.SetWriteDeadline(time.Time{})
 	b.cw = clientWriter{w: w, conn: b.conn}
-	n, err := b.stream.WriteTo(&b.cw)
+	n, err = b.stream.WriteTo(&b.cw)
 	b.finish()
 	return n, err
 }
@@ -681,6 +766,11 @@ func (c *clientWriter) Write(p []byte) (int, error) { return c.w.Write(p) }
 func (c *clientWriter) AbortWrite() { _ = c.conn.SetWriteDeadline(time.Unix(1, 0)) }
 
 func (b *streamBody) Close() error {
+	defer func() {
+		if v := recover(); v != nil {
+			b.recoverStream(v, nil, 0)
+		}
+	}()
 	if !b.finished {
 		b.stream.Close()
 		b.finish()
@@ -715,9 +805,20 @@ func appendServerTiming(b []byte, router, upstream time.Duration) []byte {
 
 // requestID returns the client's X-Request-Id when it is sane, or a new one.
 func requestID(ctx *fasthttp.RequestCtx) string {
-	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && printable(v) {
+	if v := ctx.Request.Header.Peek("X-Request-Id"); saneRequestID(v) {
 		return string(v)
 	}
+	return newRequestID()
+}
+
+// saneRequestID reports whether a client's X-Request-Id may be used: 1 to
+// 128 printable ASCII characters, no spaces.
+func saneRequestID(v []byte) bool {
+	return len(v) > 0 && len(v) <= 128 && printable(v)
+}
+
+// newRequestID returns a random id of 32 hex digits.
+func newRequestID() string {
 	var b [32]byte
 	const hex = "0123456789abcdef"
 	x, y := rand.Uint64(), rand.Uint64()
@@ -811,58 +912,4 @@ func formatReset(d time.Duration) string {
 	}
 	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
 	return d.String()
-}
-
-// cors applies the CORS policy; it answers preflight requests itself and
-// then returns true.
-func (s *Server) cors(ctx *fasthttp.RequestCtx, c *CORS) bool {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 {
-		return false
-	}
-	allowed, any := false, false
-	for _, o := range c.AllowedOrigins {
-		if o == "*" {
-			allowed, any = true, true
-			break
-		}
-		if strings.EqualFold(o, string(origin)) {
-			allowed = true
-			break
-		}
-	}
-	h := &ctx.Response.Header
-	h.Add("Vary", "Origin")
-	if !allowed {
-		return false
-	}
-	if any && !c.AllowCredentials {
-		h.Set("Access-Control-Allow-Origin", "*")
-	} else {
-		h.SetBytesV("Access-Control-Allow-Origin", origin)
-	}
-	if c.AllowCredentials {
-		h.Set("Access-Control-Allow-Credentials", "true")
-	}
-	h.Set("Access-Control-Expose-Headers", "X-Request-Id, X-Continuum-Backend, Retry-After, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests")
-	if !ctx.IsOptions() || len(ctx.Request.Header.Peek("Access-Control-Request-Method")) == 0 {
-		return false
-	}
-	h.Set("Access-Control-Allow-Methods", strings.Join(c.AllowedMethods, ", "))
-	if len(c.AllowedHeaders) > 0 {
-		h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ", "))
-	} else if req := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(req) > 0 {
-		h.SetBytesV("Access-Control-Allow-Headers", req)
-	}
-	if c.MaxAge > 0 {
-		h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
-	}
-	ctx.SetStatusCode(204)
-	return true
-}
-
-type printfLogger struct{ l *slog.Logger }
-
-func (p printfLogger) Printf(format string, args ...any) {
-	p.l.Debug("listener", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

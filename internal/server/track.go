@@ -2,10 +2,12 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // tracker remembers the accepted connections so that a graceful shutdown
@@ -83,13 +85,39 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection. When the client sent bytes the listener did
+// not read (a request refused before its body was read: 413, 431), closing
+// at once would send a TCP reset, which can destroy the answer before the
+// client reads it. So, as net/http does, the connection is half-closed first
+// (the client sees the answer end) and the rest is read and dropped, for at
+// most lingerTimeout and lingerBytes.
 func (c *trackedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.t.mu.Lock()
 		delete(c.t.conns, c)
 		c.t.mu.Unlock()
+		if c.used.Load() && unread(c.Conn) {
+			c.linger()
+		}
 	}
 	return c.Conn.Close()
+}
+
+// Bounds of the lingering close.
+const (
+	lingerTimeout = 500 * time.Millisecond
+	lingerBytes   = 1 << 20
+)
+
+func (c *trackedConn) linger() {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	if c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
 }
 
 var errNoSyscallConn = errors.New("server: connection has no file descriptor")

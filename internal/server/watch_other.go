@@ -15,3 +15,6 @@ type watchPool struct{}
 
 func (*watchPool) watch(net.Conn, context.CancelCauseFunc) *watcher { return nil }
 func (*watchPool) stop(*watcher)                                    {}
+
+// unread cannot tell on this platform; it reports false.
+func unread(net.Conn) bool { return false }

@@ -116,3 +116,29 @@ func (wp *watchPool) put(w *watcher) {
 	w.conn, w.cancel = nil, nil
 	wp.p.Put(w)
 }
+
+// unread reports whether the client has sent bytes that are waiting in the
+// kernel, unread.
+func unread(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var buf [1]byte
+	pending := false
+	_ = rc.Control(func(fd uintptr) {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			pending = err == nil && n > 0
+			return
+		}
+	})
+	return pending
+}
