@@ -396,32 +396,49 @@ func (a *App) discoverLoop(ctx context.Context, m *member) {
 	}
 }
 
-// discoverOnce asks the backend for its models and rebuilds the routing
-// table when they changed. A failed discovery keeps the previous list.
+// discoverOnce refreshes a member's models and rebuilds the routing table
+// when they changed. A failed discovery keeps the previous list.
 func (a *App) discoverOnce(ctx context.Context, m *member) {
-	dctx, cancel := context.WithCancel(ctx)
-	timeout := m.cfg.HealthChecks.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	timer := a.clk.AfterFunc(timeout, cancel)
-	ids, err := m.client.ListModels(dctx)
-	timer.Stop()
-	cancel()
+	changed := a.discoverModels(ctx, m)
 	if ctx.Err() != nil {
 		return
 	}
-	st := m.backend.State
-	if err != nil {
-		a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
-	} else if !st.ModelsKnown() || !slices.Equal(st.Models(), ids) {
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		st.SetModels(ids)
-		a.log.Info("models discovered", "backend", m.backend.Name, "models", strings.Join(ids, ","))
+	if changed {
 		a.rebuild()
 	}
 	m.markFound()
+}
+
+// discoverModels asks the backend for its models, bounded by its
+// health-check timeout, normalises the list (sorted, without duplicates) and
+// stores it when it differs from the list known so far. It reports whether
+// the stored list changed; a failed discovery is logged and keeps the
+// previous list. It is the one place where discovered lists are fetched and
+// compared, so that a backend answering in another order or with repeats
+// does not count as a change.
+func (a *App) discoverModels(ctx context.Context, m *member) bool {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// health_checks.timeout is validated positive: it also bounds discovery.
+	timer := a.clk.AfterFunc(m.cfg.HealthChecks.Timeout, cancel)
+	ids, err := m.client.ListModels(dctx)
+	timer.Stop()
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
+		return false
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	st := m.backend.State
+	if st.ModelsKnown() && slices.Equal(st.Models(), ids) {
+		return false
+	}
+	st.SetModels(ids)
+	a.log.Info("models discovered", "backend", m.backend.Name, "models", strings.Join(ids, ","))
+	return true
 }
 
 // rebuild makes a new routing snapshot from the current members (after a

@@ -1,14 +1,12 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/resilience"
@@ -166,21 +164,7 @@ func (a *App) discoverNew(members []*member) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			timeout := m.cfg.HealthChecks.Timeout
-			if timeout <= 0 {
-				timeout = 10 * time.Second
-			}
-			ctx, cancel := context.WithCancel(a.ctx)
-			timer := a.clk.AfterFunc(timeout, cancel)
-			defer timer.Stop()
-			defer cancel()
-			ids, err := m.client.ListModels(ctx)
-			if err != nil {
-				a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
-				return
-			}
-			slices.Sort(ids)
-			m.backend.State.SetModels(slices.Compact(ids))
+			a.discoverModels(a.ctx, m)
 		}()
 	}
 	wg.Wait()

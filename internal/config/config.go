@@ -271,7 +271,8 @@ type HealthConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Interval is the time between probes; positive. Default 30s.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout bounds one probe; positive. Default 10s.
+	// Timeout bounds one probe, and one model discovery (which runs even when
+	// health checks are disabled); it must be positive. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 	// UnhealthyThreshold is how many consecutive failed probes mark a
 	// backend down; at least 1. Default 3.

@@ -390,7 +390,14 @@ func validateHealth(h HealthConfig, report func(field, msg string)) {
 		}
 	}
 	positive("interval", h.Interval)
-	positive("timeout", h.Timeout)
+	// The timeout also bounds model discovery, which runs whether or not
+	// health checks are enabled.
+	switch {
+	case h.Timeout < 0:
+		report("timeout", fmt.Sprintf("must not be negative (got %s)", h.Timeout))
+	case h.Timeout == 0:
+		report("timeout", "must be positive (it bounds every probe and every model discovery)")
+	}
 	positive("warmup_check_interval", h.WarmupCheckInterval)
 	negative(report, "max_warmup_duration", h.MaxWarmupDuration)
 	if h.UnhealthyThreshold < 1 {
