@@ -54,7 +54,10 @@ type Options struct {
 	Seed uint64
 	// LogOutput receives the logs. Nil means os.Stderr.
 	LogOutput io.Writer
-	// LogLevel and LogFormat, when set, override logging.level and logging.format.
+	// LogLevel and LogFormat, when set, override logging.level and
+	// logging.format; they accept the same spellings (see
+	// config.CanonicalLogLevel and config.CanonicalLogFormat), and New
+	// rejects other values.
 	LogLevel, LogFormat string
 	// NoWatch disables reloading when the configuration file changes.
 	NoWatch bool
@@ -104,6 +107,12 @@ type App struct {
 func New(opts Options) (*App, error) {
 	if opts.Config == nil {
 		return nil, errors.New("app: no configuration")
+	}
+	if _, ok := config.CanonicalLogLevel(opts.LogLevel); opts.LogLevel != "" && !ok {
+		return nil, fmt.Errorf("app: invalid log level %q: use %s", opts.LogLevel, config.LogLevelsHelp)
+	}
+	if _, ok := config.CanonicalLogFormat(opts.LogFormat); opts.LogFormat != "" && !ok {
+		return nil, fmt.Errorf("app: invalid log format %q: use %s", opts.LogFormat, config.LogFormatsHelp)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
@@ -203,11 +212,15 @@ func (a *App) newLogger(lc config.LoggingConfig) *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.opts.LogOutput, ho))
 }
 
+// parseLevel maps a log level in any accepted spelling to its slog level;
+// info for a value that is not a level (the CLI and the configuration
+// reject those before they get here).
 func parseLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "debug", "trace":
+	level, _ := config.CanonicalLogLevel(s)
+	switch level {
+	case "debug":
 		return slog.LevelDebug
-	case "warn", "warning":
+	case "warn":
 		return slog.LevelWarn
 	case "error":
 		return slog.LevelError
@@ -476,6 +489,12 @@ func (a *App) Models() []openai.Model { return a.proxy.Models() }
 // finish until ctx ends, then stops the background loops.
 func (a *App) Shutdown(ctx context.Context) error {
 	err := a.server.Shutdown(ctx)
+	// The server only knows the listeners its Serve has reached: one whose
+	// goroutine had not started yet (a stop right after Start) would be
+	// served forever. Closing it makes that Serve return at once.
+	for _, ln := range a.listeners {
+		_ = ln.Close()
+	}
 	if a.adminServer != nil {
 		_ = a.adminServer.Shutdown(ctx)
 	}

@@ -239,8 +239,8 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
-	fs.StringVar(&logLevel, "log-level", "", "log `level`: debug, info, warn, error (env CONTINUUM_LOG_LEVEL; default logging.level)")
-	fs.StringVar(&logFormat, "log-format", "", "log `format`: text or json (env CONTINUUM_LOG_FORMAT; default logging.format)")
+	fs.StringVar(&logLevel, "log-level", "", "log `level`: "+config.LogLevelsHelp+" (env CONTINUUM_LOG_LEVEL; default logging.level)")
+	fs.StringVar(&logFormat, "log-format", "", "log `format`: "+config.LogFormatsHelp+" (env CONTINUUM_LOG_FORMAT; default logging.format)")
 	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
 	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -251,11 +251,12 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 			_ = listen.Set(v)
 		}
 	}
-	if logLevel == "" {
-		logLevel, _ = env.lookup("CONTINUUM_LOG_LEVEL")
+	var ok bool
+	if logLevel, ok = logSetting(env, "log-level", logLevel, "CONTINUUM_LOG_LEVEL", config.CanonicalLogLevel, config.LogLevelsHelp); !ok {
+		return ExitUsage
 	}
-	if logFormat == "" {
-		logFormat, _ = env.lookup("CONTINUUM_LOG_FORMAT")
+	if logFormat, ok = logSetting(env, "log-format", logFormat, "CONTINUUM_LOG_FORMAT", config.CanonicalLogFormat, config.LogFormatsHelp); !ok {
+		return ExitUsage
 	}
 	cfg, file, ok := loadConfig("serve", path, env)
 	if !ok {
@@ -279,6 +280,27 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 		a.log.Info("profiler listening", "address", pprofAddr)
 	}
 	return a.run(ctx, env)
+}
+
+// logSetting returns the canonical value of a log setting: the --flag value
+// when given, else the environment variable's, else "" (the configuration
+// file decides). An invalid value is a usage error naming where it came from
+// and the accepted values; ok is false then.
+func logSetting(env Env, flagName, flagValue, envName string, canonical func(string) (string, bool), accepted string) (string, bool) {
+	value, source := flagValue, "--"+flagName
+	if value == "" {
+		value, _ = env.lookup(envName)
+		source = envName
+	}
+	if strings.TrimSpace(value) == "" {
+		return "", true
+	}
+	c, ok := canonical(value)
+	if !ok {
+		fmt.Fprintf(env.Stderr, "continuum serve: invalid %s %q: use %s\nRun \"continuum serve --help\" for usage.\n", source, value, accepted)
+		return "", false
+	}
+	return c, true
 }
 
 // run starts the app, reloads on env.Reload, and shuts down gracefully when
