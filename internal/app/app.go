@@ -205,11 +205,22 @@ func (a *App) newLogger(lc config.LoggingConfig) *slog.Logger {
 		format = a.opts.LogFormat
 	}
 	a.level.Set(parseLevel(level))
-	ho := &slog.HandlerOptions{Level: a.level}
-	if strings.EqualFold(format, "json") {
+	if f, _ := config.CanonicalLogFormat(format); f == "json" {
+		ho := &slog.HandlerOptions{Level: a.level, ReplaceAttr: jsonDuration}
 		return slog.New(slog.NewJSONHandler(a.opts.LogOutput, ho))
 	}
-	return slog.New(slog.NewTextHandler(a.opts.LogOutput, ho))
+	return slog.New(slog.NewTextHandler(a.opts.LogOutput, &slog.HandlerOptions{Level: a.level}))
+}
+
+// jsonDuration writes every duration attribute of a JSON log line as
+// seconds, a float, under its key with "_s" appended: "duration_s":0.0123
+// rather than slog's unitless nanoseconds ("duration":12300000). Text lines
+// keep Go's duration strings ("duration=12.3ms").
+func jsonDuration(_ []string, attr slog.Attr) slog.Attr {
+	if attr.Value.Kind() == slog.KindDuration {
+		return slog.Float64(attr.Key+"_s", attr.Value.Duration().Seconds())
+	}
+	return attr
 }
 
 // parseLevel maps a log level in any accepted spelling to its slog level;
