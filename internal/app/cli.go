@@ -314,9 +314,7 @@ func (a *App) run(ctx context.Context, env Env) int {
 	for {
 		select {
 		case <-env.Reload:
-			if err := a.Reload("signal"); err != nil {
-				a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
-			}
+			_ = a.Reload("signal") // Reload logs the outcome
 			continue
 		case <-ctx.Done():
 		}

@@ -13,19 +13,42 @@ import (
 )
 
 // Reload reads the configuration file again and applies it. An invalid file
-// changes nothing: the error (with file:line:col) is returned and logged,
-// and the running configuration stays in effect. trigger names what asked
-// for the reload ("signal", "file", "admin") for logs and metrics.
+// changes nothing: the running configuration stays in effect, and the error
+// (with one file:line:col line per problem) is returned. trigger names what
+// asked for the reload ("signal", "file", "admin") for logs and metrics.
+//
+// Reload logs its outcome itself, once: a failure is one error line holding
+// every problem, so callers must not log the returned error again.
 func (a *App) Reload(trigger string) error {
 	if a.opts.ConfigPath == "" {
-		return errors.New("reload: the configuration was not loaded from a file")
+		err := errors.New("reload: the configuration was not loaded from a file")
+		a.log.Error("configuration reload failed", "trigger", trigger, "error", err.Error())
+		return err
 	}
 	a.reload.Lock()
 	defer a.reload.Unlock()
+	cfg, err := a.reloadFile()
+	if err != nil {
+		a.reloaded(false)
+		msg := "configuration reload failed; the previous configuration stays in effect"
+		if errors.As(err, new(config.ErrorList)) {
+			msg = "configuration reload failed: invalid configuration; the previous configuration stays in effect"
+		}
+		a.log.Error(msg, "trigger", trigger, "file", a.opts.ConfigPath, "error", err.Error())
+		return err
+	}
+	a.reloaded(true)
+	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
+	return nil
+}
+
+// reloadFile reads, validates and applies the configuration file, logging
+// its warnings. It returns the applied configuration, or the error that
+// kept the running one. a.reload must be held.
+func (a *App) reloadFile() (*config.Config, error) {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
-		a.reloaded(trigger, false)
-		return fmt.Errorf("reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	cfg, warns, err := config.Load(a.opts.ConfigPath)
@@ -33,28 +56,19 @@ func (a *App) Reload(trigger string) error {
 		a.log.Warn("configuration warning", "detail", w.String())
 	}
 	if err != nil {
-		a.reloaded(trigger, false)
-		var list config.ErrorList
-		if errors.As(err, &list) {
-			for _, d := range list {
-				a.log.Error("invalid configuration", "detail", d.String())
-			}
-		}
-		return err
+		return nil, err
 	}
 	if err := a.Apply(cfg); err != nil {
-		a.reloaded(trigger, false)
-		return err
+		return nil, err
 	}
 	a.cfgSum = sum
-	a.reloaded(trigger, true)
-	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
-	return nil
+	return cfg, nil
 }
 
 // fileChanged reloads after the watcher saw the configuration file change,
 // unless its content is what was last applied (editors touch files without
 // changing them; a failed reload is retried only when the file changes again).
+// Reload logs the outcome.
 func (a *App) fileChanged() {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
@@ -68,7 +82,6 @@ func (a *App) fileChanged() {
 		return
 	}
 	if err := a.Reload("file"); err != nil {
-		a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
 		a.reload.Lock()
 		a.cfgSum = sha256.Sum256(data) // do not retry the same broken content
 		a.reload.Unlock()
@@ -171,7 +184,7 @@ func (a *App) discoverNew(members []*member) {
 }
 
 // reloaded records a reload attempt's result.
-func (a *App) reloaded(trigger string, ok bool) {
+func (a *App) reloaded(ok bool) {
 	result := "failure"
 	if ok {
 		result = "success"
