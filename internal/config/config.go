@@ -360,8 +360,10 @@ type APIKey struct {
 	RateLimit RateSpec `yaml:"rate_limit"`
 	// Enabled: a disabled key is refused. Default true.
 	Enabled bool `yaml:"enabled"`
-	// ExpiresAt is when the key stops working (RFC 3339). Default zero: never.
-	ExpiresAt time.Time `yaml:"expires_at"`
+	// ExpiresAt is when the key stops working (RFC 3339). Default zero: never;
+	// a zero ExpiresAt is left out when the configuration is rendered (as by
+	// GET /admin/config), rather than shown as 0001-01-01.
+	ExpiresAt time.Time `yaml:"expires_at,omitempty"`
 	// Models lists the models the key may use. Default empty: all.
 	Models []string `yaml:"models"`
 }

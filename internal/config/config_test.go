@@ -1067,7 +1067,7 @@ func TestExample(t *testing.T) {
 func yamlPaths(t reflect.Type, base string) []string {
 	var out []string
 	for f := range t.Fields() {
-		tag := f.Tag.Get("yaml")
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if tag == "" || tag == "-" {
 			continue
 		}
