@@ -87,7 +87,13 @@ type App struct {
 	guard        guard
 	registry     *prometheus.Registry
 	adminHandler http.Handler
-	adminServer  *http.Server
+	// metricsHTTP serves the Prometheus text format, on whichever listener
+	// metrics.listener names.
+	metricsHTTP http.Handler
+	// adminMetricsPath is the metrics endpoint served on the admin API's own
+	// listener, or "" when metrics are not served there. Guarded by mu.
+	adminMetricsPath string
+	adminServer      *http.Server
 	adminAddr    net.Addr
 	// adminApart is whether the admin API has its own listener; decided at
 	// start, as listeners do not change on reload.
@@ -144,6 +150,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.metrics.SetBackendSource(a.backendStats)
+	a.metricsHTTP = a.metrics.Handler(a.registry)
 	a.budget = resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, a.budget)
 	if err != nil {

@@ -126,6 +126,9 @@ func (a *App) Apply(cfg *config.Config) error {
 	if old.Admin.BindAddress != cfg.Admin.BindAddress {
 		a.log.Warn("admin.bind_address changed; restart to move the admin API")
 	}
+	if cfg.Metrics.Enabled && cfg.Metrics.Listener == config.MetricsOnAdmin && !a.adminApart {
+		a.log.Warn("metrics.listener is admin but the admin API has no listener of its own until restart; metrics stay on the main listener")
+	}
 	a.extra = a.buildExtra(cfg)
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
 	kept := map[*member]bool{}

@@ -446,10 +446,25 @@ type RateLimits struct {
 type MetricsConfig struct {
 	// Enabled serves metrics. Default true.
 	Enabled bool `yaml:"enabled"`
-	// Endpoint is the path metrics are served on; it starts with "/".
-	// Default "/metrics".
+	// Endpoint is the path metrics are served on; it starts with "/" and is
+	// not under /admin. Default "/metrics".
 	Endpoint string `yaml:"endpoint"`
+	// Listener is where metrics are served: "main" (the public listener,
+	// server.bind_address) or "admin" (the admin API's own listener,
+	// admin.bind_address, which must then be set). On the admin listener
+	// the endpoint needs no admin credentials: Prometheus scrapers rarely
+	// can send them, and that listener is meant to be private. In either
+	// case metrics are served on one listener only. Default "main".
+	Listener string `yaml:"listener"`
 }
+
+// Values of MetricsConfig.Listener.
+const (
+	// MetricsOnMain serves metrics on the public listener.
+	MetricsOnMain = "main"
+	// MetricsOnAdmin serves metrics on the admin API's own listener.
+	MetricsOnAdmin = "admin"
+)
 
 // Default returns a configuration with every default applied and no backends.
 func Default() *Config {
@@ -515,7 +530,7 @@ func Default() *Config {
 		APIKeys:      APIKeysConfig{Mode: "permissive"},
 		Admin:        AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
 		RateLimiting: RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
-		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics"},
+		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
 	}
 }
 

@@ -138,6 +138,7 @@ func TestDefaults(t *testing.T) {
 		{"rate_limiting.use_rightmost_xff", c.RateLimiting.UseRightmostXFF, true},
 		{"metrics.enabled", c.Metrics.Enabled, true},
 		{"metrics.endpoint", c.Metrics.Endpoint, "/metrics"},
+		{"metrics.listener", c.Metrics.Listener, "main"},
 		{"File", c.File, "config.yaml"},
 	}
 	for _, tt := range tests {
@@ -419,6 +420,9 @@ func TestValueErrors(t *testing.T) {
 		{"admin basic half", "admin:\n  auth:\n    method: basic\n    username: root\n    password: \"\"\n", `config.yaml:3:5: admin.auth: method basic needs both a username and a password`},
 		{"admin basic missing", "admin:\n  auth: {method: basic, username: u}\n", `config.yaml:2:9: admin.auth: method basic needs a username and a password`},
 		{"metrics endpoint", "metrics:\n  endpoint: metrics\n", `config.yaml:2:13: metrics.endpoint: must start with "/" (got "metrics")`},
+		{"metrics endpoint under admin", "metrics:\n  endpoint: /admin/metrics\n", `config.yaml:2:13: metrics.endpoint: "/admin/metrics" is under /admin, the admin API's paths; choose another path`},
+		{"metrics listener", "metrics:\n  listener: public\n", `config.yaml:2:13: metrics.listener: unknown metrics listener "public"; valid: main, admin`},
+		{"metrics listener admin without admin listener", "metrics:\n  listener: admin\n", `config.yaml:2:13: metrics.listener: admin needs admin.bind_address: metrics move to the admin API's own listener, and there is none`},
 		{"whitelist", "rate_limiting:\n  whitelist: [10.0.0.0/33]\n", `config.yaml:2:15: rate_limiting.whitelist[0]: invalid IP address or CIDR "10.0.0.0/33"`},
 		{"redis without url", "rate_limiting:\n  storage: redis\n", `config.yaml:2:3: rate_limiting.redis_url: redis_url is required when storage is redis`},
 		{"redis url", "rate_limiting:\n  redis_url: \"http://u:secret@h\"\n", `config.yaml:2:14: rate_limiting.redis_url: invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)`},

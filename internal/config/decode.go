@@ -49,6 +49,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			d.mapping(n, p, "metrics", fields{
 				"enabled":  d.boolean(&c.Metrics.Enabled),
 				"endpoint": d.str(&c.Metrics.Endpoint),
+				"listener": d.normalized(&c.Metrics.Listener, lower),
 			})
 		},
 	})

@@ -196,7 +196,11 @@ rate_limiting:
 
 metrics:
   enabled: true
-  endpoint: /metrics
+  endpoint: /metrics                    # not under /admin
+  # main: the public listener (server.bind_address). admin: the admin API's
+  # own listener (admin.bind_address, which must be set), without admin
+  # authentication, and no longer on the public listener.
+  listener: main
 
 # continuum-router settings accepted but not supported yet (each is a
 # warning): model_metadata_file, global_prompts, files, tracing, timeouts,

@@ -115,9 +115,7 @@ func (c *Config) validate() []Diagnostic {
 	v.apiKeys()
 	v.admin()
 	v.rateLimiting()
-	if !strings.HasPrefix(c.Metrics.Endpoint, "/") {
-		v.errorf("metrics.endpoint", "must start with \"/\" (got %q)", c.Metrics.Endpoint)
-	}
+	v.metrics()
 	return v.ds
 }
 
@@ -555,6 +553,20 @@ func (v *validator) admin() {
 		case (a.Auth.Username == "") != (a.Auth.Password == ""):
 			v.errorf("admin.auth", "method basic needs both a username and a password")
 		}
+	}
+}
+
+func (v *validator) metrics() {
+	m := v.c.Metrics
+	switch {
+	case !strings.HasPrefix(m.Endpoint, "/"):
+		v.errorf("metrics.endpoint", "must start with \"/\" (got %q)", m.Endpoint)
+	case m.Endpoint == "/admin" || strings.HasPrefix(m.Endpoint, "/admin/"):
+		v.errorf("metrics.endpoint", "%q is under /admin, the admin API's paths; choose another path", m.Endpoint)
+	}
+	v.enum("metrics.listener", strings.ToLower(m.Listener), "metrics listener", metricsOn)
+	if strings.ToLower(m.Listener) == MetricsOnAdmin && v.c.Admin.BindAddress == "" {
+		v.errorf("metrics.listener", "admin needs admin.bind_address: metrics move to the admin API's own listener, and there is none")
 	}
 }
 

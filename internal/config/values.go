@@ -200,4 +200,5 @@ var (
 	apiKeyScopes = []string{"read", "write", "files", "admin"}
 	redisSchemes = []string{"redis", "rediss"}
 	httpSchemes  = []string{"http", "https"}
+	metricsOn    = []string{MetricsOnMain, MetricsOnAdmin}
 )
