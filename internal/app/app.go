@@ -94,7 +94,7 @@ type App struct {
 	// listener, or "" when metrics are not served there. Guarded by mu.
 	adminMetricsPath string
 	adminServer      *http.Server
-	adminAddr    net.Addr
+	adminAddr        net.Addr
 	// adminApart is whether the admin API has its own listener; decided at
 	// start, as listeners do not change on reload.
 	adminApart bool
