@@ -258,7 +258,7 @@ func (a *App) buildMembers(cfg *config.Config, prev []*member) ([]*member, error
 	}
 	var out []*member
 	for _, bc := range cfg.Backends {
-		id := bc.Type + "|" + bc.Name + "|" + bc.URL
+		id := bc.Type + "|" + bc.Name + "|" + bc.BaseURL() // as backend.Backend.Identity
 		m, err := a.buildMember(bc, cfg, byID[id])
 		if err != nil {
 			return nil, err

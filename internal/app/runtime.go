@@ -40,10 +40,12 @@ func clientKey(b config.Backend, poolSize int) string {
 // buildMember makes or updates the member for one configured backend,
 // reusing prev's state when prev has the same identity.
 func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (*member, error) {
+	// The backend is known, shown and identified by its URL without user
+	// information; only the upstream client sees that, for basic auth.
 	b := &backend.Backend{
 		Name:   bc.Name,
 		Type:   backend.Type(bc.Type),
-		URL:    bc.URL,
+		URL:    bc.BaseURL(),
 		APIKey: bc.APIKey,
 		Weight: max(bc.Weight, 1),
 		Models: bc.Models,
@@ -63,7 +65,9 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	}
 	m.backend = b
 	if m.client == nil {
-		c, err := upstream.New(b, bc.OrgID, upstream.Options{
+		withCredentials := *b
+		withCredentials.URL = bc.URL
+		c, err := upstream.New(&withCredentials, bc.OrgID, upstream.Options{
 			ConnectTimeout: bc.Request.ConnectTimeout,
 			MaxIdle:        cfg.Server.ConnectionPoolSize,
 		})

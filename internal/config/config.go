@@ -142,9 +142,14 @@ type Backend struct {
 	Type string `yaml:"type"`
 	// URL is the base URL (http or https), stored without a trailing "/".
 	// Required, except that a backend written with "type: openai" and no url
-	// gets https://api.openai.com, as in continuum-router.
+	// gets https://api.openai.com, as in continuum-router. User information
+	// in it (http://user:password@host) is sent as HTTP basic
+	// authentication, unless APIKey is set (then only the bearer token is
+	// sent, with a warning); it is not part of the URL requests go to (see
+	// BaseURL), and is masked wherever the configuration is shown.
 	URL string `yaml:"url"`
-	// APIKey is sent upstream as a bearer token. Default "": none is sent.
+	// APIKey is sent upstream as a bearer token; it wins over user
+	// information in URL. Default "": none is sent.
 	APIKey string `yaml:"api_key"`
 	// OrgID is sent upstream as OpenAI-Organization. Default "": not sent.
 	OrgID string `yaml:"org_id"`

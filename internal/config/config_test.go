@@ -222,12 +222,17 @@ func TestEnvExpansion(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		for _, tt := range []struct{ value, want string }{
-			{`"${KEY"`, `config.yaml:2:49: backends[0].api_key: unterminated "${" in "${KEY"`},
-			{`"${1X}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "1X" in "${1X}"`},
-			{`"${}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "" in "${}"`},
+		// The text of a secret setting (api_key) is never quoted; that of
+		// another setting (org_id) is.
+		for _, tt := range []struct{ key, value, want string }{
+			{"api_key", `"${KEY"`, `config.yaml:2:49: backends[0].api_key: unterminated "${"`},
+			{"api_key", `"${1X}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "1X"`},
+			{"api_key", `"${}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name ""`},
+			{"api_key", `"sk-live-0123456789abcdef${"`, `config.yaml:2:49: backends[0].api_key: unterminated "${"`},
+			{"org_id", `"${KEY"`, `config.yaml:2:48: backends[0].org_id: unterminated "${" in "${KEY"`},
+			{"org_id", `"${1X}"`, `config.yaml:2:48: backends[0].org_id: invalid environment variable name "1X" in "${1X}"`},
 		} {
-			src := "backends:\n  - {name: a, url: http://127.0.0.1:1, api_key: " + tt.value + "}\n"
+			src := "backends:\n  - {name: a, url: http://127.0.0.1:1, " + tt.key + ": " + tt.value + "}\n"
 			if got := parseErrors(t, src); !slices.Equal(got, []string{tt.want}) {
 				t.Errorf("%s:\ngot  %q\nwant %q", tt.value, got, tt.want)
 			}
@@ -1095,7 +1100,7 @@ func TestRedacted(t *testing.T) {
 	src := `backends:
   - {name: a, url: http://a, api_key: sk-secret}
   - name: b
-    url: http://b
+    url: http://user:hunter2@b:8000/v1
     model_configs: [{id: m, aliases: [n], metadata: {limits: {context: 8}, tags: [x]}}]
 fallbacks: {m: [n2]}
 api_keys:
@@ -1115,6 +1120,8 @@ rate_limiting:
 	}{
 		{"backend api_key", r.Backends[0].APIKey, "****"},
 		{"empty backend api_key stays empty", r.Backends[1].APIKey, ""},
+		{"backend url user information", r.Backends[1].URL, "http://****@b:8000/v1"},
+		{"backend url without user information kept", r.Backends[0].URL, "http://a"},
 		{"client key", r.APIKeys.Keys[0].Key, "****"},
 		{"client key id kept", r.APIKeys.Keys[0].ID, "c1"},
 		{"admin token", r.Admin.Auth.Token, "****"},

@@ -355,7 +355,7 @@ func (d *decoder) mergeAliases(c *Config) {
 				if have, ok := c.ModelAliases[alias]; ok {
 					if have != m.ID {
 						d.errs = append(d.errs, d.diagAt(from, fmt.Sprintf(
-							"%s: alias %q already refers to model %q, not %q", from, alias, have, m.ID)))
+							"%s: alias %s already refers to model %s, not %s", from, quote(alias), quote(have), quote(m.ID))))
 					}
 					continue
 				}

@@ -92,7 +92,7 @@ func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
 }
 
 func (d *decoder) diag(n *yaml.Node, path, msg string) Diagnostic {
-	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	dg := Diagnostic{File: d.file, Path: path, Msg: maskSecrets(msg)}
 	if n != nil {
 		dg.Line, dg.Col = n.Line, n.Column
 	}
@@ -167,7 +167,7 @@ func (d *decoder) syntaxError(err error) {
 		dg.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	dg.Msg = "invalid YAML: " + msg
+	dg.Msg = "invalid YAML: " + maskSecrets(msg)
 	d.errs = append(d.errs, dg)
 }
 
@@ -183,6 +183,12 @@ func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 		if len(c.Backends) == 0 {
 			d.warns = append(d.warns, Diagnostic{File: d.file, Path: "backends",
 				Msg: "no backends are configured; every request will fail until some are added"})
+		}
+		for i, b := range c.Backends {
+			if b.APIKey != "" && hasUserinfo(b.URL) {
+				p := pathKey(pathIndex("backends", i), "url")
+				d.warns = append(d.warns, d.diagAt(p, p+": the URL's user name and password are not sent: api_key is set, and its bearer token wins"))
+			}
 		}
 		if c.APIKeys.Mode == "blocking" && len(c.APIKeys.Keys) == 0 && c.APIKeys.File == "" {
 			d.warns = append(d.warns, d.diagAt("api_keys.mode",
@@ -216,7 +222,7 @@ func (d *decoder) coveredByError(path string) bool {
 
 // diagAt returns a diagnostic located where path was recorded.
 func (d *decoder) diagAt(path, msg string) Diagnostic {
-	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	dg := Diagnostic{File: d.file, Path: path, Msg: maskSecrets(msg)}
 	if p, ok := d.src.pos[path]; ok {
 		dg.File, dg.Line, dg.Col = p.file, p.line, p.col
 	}
