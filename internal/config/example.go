@@ -53,7 +53,9 @@ backends:
     # openai (default) | vllm | llamacpp | lmstudio | localai | ollama
     # ("generic" and "openai_compatible" mean openai; anthropic and gemini: not yet)
     type: vllm
-    url: http://127.0.0.1:8000          # required; http or https
+    # required; http or https. user:password@ in it (percent-encoded) is
+    # sent as basic auth unless api_key is set, and is never shown.
+    url: http://127.0.0.1:8000
     api_key: "${VLLM_API_KEY:-}"        # sent as a bearer token; empty: none
     org_id: ""                          # sent as OpenAI-Organization; empty: none
     weight: 1                           # share for WeightedRoundRobin; at least 1
