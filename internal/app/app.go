@@ -170,10 +170,7 @@ func New(opts Options) (*App, error) {
 		Discovered: a.discovered,
 		Seed:       opts.Seed,
 	})
-	a.server = server.New(server.Options{
-		ReadTimeout: opts.Config.Server.ReadHeaderTimeout,
-		IdleTimeout: opts.Config.Server.IdleTimeout,
-	}, serverSettings(opts.Config), server.Deps{
+	a.server = server.New(serverOptions(opts.Config), serverSettings(opts.Config), server.Deps{
 		Forwarder:    a.proxy,
 		Catalog:      a.proxy,
 		Ready:        a.Ready,
@@ -190,6 +187,12 @@ func New(opts Options) (*App, error) {
 	a.extra = a.buildExtra(opts.Config)
 	a.metrics.ObserveReload("success")
 	return a, nil
+}
+
+// serverOptions returns the listener's fixed options; a zero timeout means
+// no limit in both the configuration and the server.
+func serverOptions(c *config.Config) server.Options {
+	return server.Options{ReadTimeout: c.Server.ReadHeaderTimeout, IdleTimeout: c.Server.IdleTimeout}
 }
 
 func serverSettings(c *config.Config) server.Settings {

@@ -320,9 +320,7 @@ func (a *App) run(ctx context.Context, env Env) int {
 		}
 		break
 	}
-	a.mu.Lock()
-	timeout := a.cfg.Server.ShutdownTimeout
-	a.mu.Unlock()
+	timeout := a.shutdownGrace()
 	a.log.Info("shutting down", "grace", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -331,6 +329,15 @@ func (a *App) run(ctx context.Context, env Env) int {
 	}
 	a.log.Info("stopped")
 	return ExitOK
+}
+
+// shutdownGrace returns how long requests and streams in flight may finish
+// once the router is told to stop: server.shutdown_timeout. With 0 the
+// shutdown context is over at once, so nothing is waited for.
+func (a *App) shutdownGrace() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Server.ShutdownTimeout
 }
 
 // shutdownGrace is how long the demo waits for streams on Ctrl-C.

@@ -118,6 +118,9 @@ func (a *App) Apply(cfg *config.Config) error {
 	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
 		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
 	}
+	if serverOptions(old) != serverOptions(cfg) || old.Server.SocketMode != cfg.Server.SocketMode {
+		a.log.Warn("server.read_header_timeout, server.idle_timeout or server.socket_mode changed; restart to apply")
+	}
 
 	// Install, then restart background loops so they use the new settings.
 	a.proxy.Swap(snap)

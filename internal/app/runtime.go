@@ -67,10 +67,7 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	if m.client == nil {
 		withCredentials := *b
 		withCredentials.URL = bc.URL
-		c, err := upstream.New(&withCredentials, bc.OrgID, upstream.Options{
-			ConnectTimeout: bc.Request.ConnectTimeout,
-			MaxIdle:        cfg.Server.ConnectionPoolSize,
-		})
+		c, err := upstream.New(&withCredentials, bc.OrgID, upstreamOptions(bc, cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -124,13 +121,28 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	return m, nil
 }
 
+// breakerConfig maps a circuit_breaker block to the breaker's settings. The
+// configuration's zeros keep their documented meaning: minimum_requests 0
+// ("any number") is one call, the fewest a rate can be judged on; timeout 0
+// ("probes at once") is the breaker's negative, no-open-time Timeout.
+// upstreamOptions returns a backend's client options. Zero means the same
+// in both: connect_timeout 0 is no limit beyond the operating system's, and
+// connection_pool_size 0 is the client's own default.
+func upstreamOptions(bc config.Backend, cfg *config.Config) upstream.Options {
+	return upstream.Options{ConnectTimeout: bc.Request.ConnectTimeout, MaxIdle: cfg.Server.ConnectionPoolSize}
+}
+
 func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = -1
+	}
 	return resilience.BreakerConfig{
 		FailureThreshold:         c.FailureThreshold,
 		FailureRateThreshold:     c.FailureRateThreshold,
-		MinimumRequests:          c.MinimumRequests,
+		MinimumRequests:          max(c.MinimumRequests, 1),
 		Window:                   c.Window,
-		Timeout:                  c.Timeout,
+		Timeout:                  timeout,
 		MaxTimeout:               c.MaxTimeout,
 		Backoff:                  resilience.BackoffKind(c.Backoff),
 		HalfOpenMaxRequests:      c.HalfOpenMaxRequests,
@@ -138,7 +150,14 @@ func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
 	}
 }
 
+// healthConfig maps a health_checks block to the tracker's settings.
+// max_warmup_duration 0 ("no limit") is the tracker's negative MaxWarmup;
+// the other durations are validated positive.
 func healthConfig(c config.HealthConfig) health.Config {
+	maxWarmup := c.MaxWarmupDuration
+	if maxWarmup == 0 {
+		maxWarmup = -1
+	}
 	return health.Config{
 		Enabled:            c.Enabled,
 		Interval:           c.Interval,
@@ -146,7 +165,7 @@ func healthConfig(c config.HealthConfig) health.Config {
 		UnhealthyThreshold: c.UnhealthyThreshold,
 		HealthyThreshold:   c.HealthyThreshold,
 		WarmupInterval:     c.WarmupCheckInterval,
-		MaxWarmup:          c.MaxWarmupDuration,
+		MaxWarmup:          maxWarmup,
 	}
 }
 
@@ -169,7 +188,15 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		targets[i] = m.target
 	}
 	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix())
-	return proxy.NewSnapshot(table, targets, proxy.Options{
+	return proxy.NewSnapshot(table, targets, a.proxyOptions(cfg, budget))
+}
+
+// proxyOptions returns the routing snapshot's options. The configuration's
+// zeros are the proxy's: request.timeout 0 is no limit, panic_threshold 0
+// panics only when no backend is healthy, and retry.max_delay 0 never waits
+// out a Retry-After.
+func (a *App) proxyOptions(cfg *config.Config, budget *resilience.Budget) proxy.Options {
+	return proxy.Options{
 		Strategy:       cfg.SelectionStrategy,
 		Timeout:        cfg.Request.Timeout,
 		MaxAttempts:    effectiveAttempts(cfg),
@@ -177,7 +204,7 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		PanicThreshold: cfg.HealthChecks.PanicThreshold,
 		MaxRetryAfter:  cfg.Retry.MaxDelay,
 		Seed:           a.opts.Seed,
-	})
+	}
 }
 
 func budgetConfig(c config.RetryConfig) resilience.BudgetConfig {

@@ -126,8 +126,10 @@ type CORSConfig struct {
 	AllowedHeaders []string `yaml:"allowed_headers"`
 	// AllowCredentials lets browsers send cookies and credentials. Default false.
 	AllowCredentials bool `yaml:"allow_credentials"`
-	// MaxAge is how long browsers may cache a preflight answer. Default 10m;
-	// 0 means they may not.
+	// MaxAge is how long browsers may cache a preflight answer, sent as
+	// Access-Control-Max-Age in whole seconds. Default 10m; 0 sends no
+	// Access-Control-Max-Age, so browsers use their own default (5 seconds
+	// in the Fetch standard).
 	MaxAge time.Duration `yaml:"max_age"`
 }
 
@@ -191,7 +193,9 @@ type ModelConfig struct {
 // RequestConfig holds request timeouts and the retry count.
 type RequestConfig struct {
 	// Timeout bounds a whole request, retries included. Default 180s; 0 means
-	// no limit.
+	// no limit. In a backend's block it bounds each attempt on that backend
+	// instead; 0 there means no limit of its own (the global timeout still
+	// bounds the whole request).
 	Timeout time.Duration `yaml:"timeout"`
 	// ConnectTimeout bounds connecting to a backend. Default 5s; 0 means no
 	// limit beyond the operating system's.
@@ -203,7 +207,8 @@ type RequestConfig struct {
 	// means no limit.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxRetries is the most retries after the first attempt. Default 2; 0
-	// disables retries. See RetryConfig.MaxAttempts.
+	// disables retries. See RetryConfig.MaxAttempts. Only the global value
+	// applies: in a backend's block, another value is a warning.
 	MaxRetries int `yaml:"max_retries"`
 }
 
@@ -212,13 +217,18 @@ type RequestConfig struct {
 type RetryConfig struct {
 	// MaxAttempts is the most attempts per request, the first included; at
 	// least 1. Together with RequestConfig.MaxRetries the effective number of
-	// attempts is min(MaxAttempts, 1+MaxRetries). Default 3.
+	// attempts is min(MaxAttempts, 1+MaxRetries). Default 3. Only the global
+	// value applies, as for the Budget settings: in a backend's block,
+	// another value is a warning.
 	MaxAttempts int `yaml:"max_attempts"`
 	// BaseDelay is the delay before the first retry. Default 50ms; 0 retries
 	// at once.
 	BaseDelay time.Duration `yaml:"base_delay"`
-	// MaxDelay caps the delay between attempts; at least BaseDelay.
-	// Default 5s.
+	// MaxDelay caps the delay between attempts; at least BaseDelay. It is
+	// also the longest Retry-After the router waits out itself when every
+	// backend asked for a pause (the global value). Default 5s; 0, possible
+	// only with a BaseDelay of 0, retries at once and never waits out a
+	// Retry-After.
 	MaxDelay time.Duration `yaml:"max_delay"`
 	// ExponentialBackoff doubles the delay after each retry. Default true;
 	// false keeps BaseDelay.
@@ -248,16 +258,18 @@ type BreakerConfig struct {
 	// Window reaches it, in [0, 1]. Default 0.5; 0 disables this policy.
 	FailureRateThreshold float64 `yaml:"failure_rate_threshold"`
 	// MinimumRequests is how many calls Window must hold before
-	// FailureRateThreshold applies. Default 20; 0 means any number.
+	// FailureRateThreshold applies. Default 20; 0 means any number: the rate
+	// is judged from the first call.
 	MinimumRequests int `yaml:"minimum_requests"`
 	// Window is the period FailureRateThreshold is measured over; it must be
-	// positive when FailureRateThreshold is set. Default 30s.
+	// positive when FailureRateThreshold is set (0 is allowed only when it
+	// is not, and has no effect then). Default 30s.
 	Window time.Duration `yaml:"window"`
 	// Timeout is how long the breaker first stays open before letting probes
 	// through. Default 30s; 0 lets probes through at once.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxTimeout caps the open duration as it grows with each re-open; at
-	// least Timeout. Default 300s.
+	// least Timeout, so 0 only with a Timeout of 0. Default 300s.
 	MaxTimeout time.Duration `yaml:"max_timeout"`
 	// Backoff is how the open duration grows: constant, exponential,
 	// equal_jitter or full_jitter. Default "exponential".
@@ -274,7 +286,8 @@ type BreakerConfig struct {
 type HealthConfig struct {
 	// Enabled turns active probes on. Default true.
 	Enabled bool `yaml:"enabled"`
-	// Interval is the time between probes; positive. Default 30s.
+	// Interval is the time between probes; it must be positive when health
+	// checks are enabled. Default 30s.
 	Interval time.Duration `yaml:"interval"`
 	// Timeout bounds one probe, and one model discovery (which runs even when
 	// health checks are disabled); it must be positive. Default 10s.
@@ -289,22 +302,26 @@ type HealthConfig struct {
 	// (/v1/models; /api/tags for ollama).
 	Endpoint string `yaml:"endpoint"`
 	// WarmupCheckInterval is the faster probe interval used while a backend
-	// answers 503 (warming up); positive. Default 1s.
+	// answers 503 (warming up); it must be positive when health checks are
+	// enabled. Default 1s.
 	WarmupCheckInterval time.Duration `yaml:"warmup_check_interval"`
 	// MaxWarmupDuration is the longest a backend may stay warming up before
-	// it is marked down. Default 300s; 0 means no limit.
+	// it is marked down. Default 300s; 0 means no limit: it warms up for as
+	// long as it answers 503.
 	MaxWarmupDuration time.Duration `yaml:"max_warmup_duration"`
 	// PanicThreshold: when fewer than this fraction of a model's backends are
 	// healthy, health is ignored for that model and all of them get traffic;
 	// with none healthy, fallback models are tried first. In [0, 1]. Default
 	// 0.5; 0 means only when none is healthy, 1 whenever one is not.
+	// Only the global value applies: in a backend's block, another value is
+	// a warning.
 	PanicThreshold float64 `yaml:"panic_threshold"`
 }
 
 // CacheConfig configures caches.
 type CacheConfig struct {
-	// ModelCacheTTL is how long the aggregated model list is cached.
-	// Default 60s; 0 disables the cache.
+	// ModelCacheTTL is how long a backend's discovered model list is kept
+	// before it is asked again; it must be positive. Default 60s.
 	ModelCacheTTL time.Duration `yaml:"model_cache_ttl"`
 }
 

@@ -253,6 +253,7 @@ func TestContinuumRouterFile(t *testing.T) {
 	wantWarns := []string{
 		`router.yaml:4:3: key "server.workers" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:7:1: key "model_metadata_file" is a continuum-router setting that Continuum does not support yet; ignored`,
+		`router.yaml:19:21: backends[0].retry_override.max_attempts: has no effect in a backend's block (attempts are counted per request); set it in the global block`,
 		`router.yaml:64:3: key "cache.deduplication_ttl" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:65:3: key "cache.enable_deduplication" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:71:1: key "global_prompts" is a continuum-router setting that Continuum does not support yet; ignored`,

@@ -109,7 +109,9 @@ func (c *Config) validate() []Diagnostic {
 	}
 	v.aliases()
 	v.fallbacks()
-	v.nonNegative("cache.model_cache_ttl", c.Cache.ModelCacheTTL)
+	if c.Cache.ModelCacheTTL <= 0 {
+		v.errorf("cache.model_cache_ttl", "must be positive (got %s): discovered model lists are refreshed this often", c.Cache.ModelCacheTTL)
+	}
 	v.enum("logging.level", canonicalLevel(c.Logging.Level), "log level", logLevels)
 	v.enum("logging.format", canonicalFormat(c.Logging.Format), "log format", logFormats)
 	v.apiKeys()
