@@ -30,11 +30,14 @@ func (a *App) Reload(trigger string) error {
 	cfg, err := a.reloadFile()
 	if err != nil {
 		a.reloaded(false)
-		msg := "configuration reload failed; the previous configuration stays in effect"
+		const failed = "configuration reload failed; the previous configuration stays in effect"
 		if errors.As(err, new(config.ErrorList)) {
-			msg = "configuration reload failed: invalid configuration; the previous configuration stays in effect"
+			// detail holds every problem, one "file:line:col: message" per line.
+			a.log.Error("invalid configuration", "trigger", trigger, "file", a.opts.ConfigPath,
+				"detail", err.Error(), "result", failed)
+		} else {
+			a.log.Error(failed, "trigger", trigger, "file", a.opts.ConfigPath, "error", err.Error())
 		}
-		a.log.Error(msg, "trigger", trigger, "file", a.opts.ConfigPath, "error", err.Error())
 		return err
 	}
 	a.reloaded(true)
