@@ -105,7 +105,9 @@ type Source interface {
 	SetDrained(name string, drained bool) error
 	// Reload re-reads the configuration file and applies it. On failure the
 	// running configuration is kept and the error text holds one
-	// "file:line:col: message" line per problem.
+	// "file:line:col: message" line per problem. Reload logs its own
+	// failures: the handler sends the error to the caller and does not log
+	// it again.
 	Reload(ctx context.Context) error
 	// Config returns the effective configuration with every secret masked.
 	// It must marshal to JSON.
@@ -294,7 +296,8 @@ func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("action", "reload", "remote", r.RemoteAddr)
 	log.Info("admin: configuration reload requested")
 	if err := h.src.Reload(r.Context()); err != nil {
-		log.Warn("admin: configuration reload failed", "error", err)
+		// The Source logs the failure and its diagnostics; logging them
+		// here too would print every problem twice.
 		writeError(w, http.StatusUnprocessableEntity, openai.NewError(openai.TypeInvalidRequest, codeInvalidConfig, "",
 			"configuration reload failed; the running configuration is kept:\n"+err.Error()))
 		return

@@ -84,7 +84,7 @@ func (a *App) startAdmin() error {
 	if err != nil {
 		return err
 	}
-	a.adminServer = &http.Server{Handler: a.adminHandler, ReadHeaderTimeout: 10 * time.Second}
+	a.adminServer = &http.Server{Handler: http.HandlerFunc(a.serveAdminListener), ReadHeaderTimeout: 10 * time.Second}
 	a.serveWG.Add(1)
 	go func() {
 		defer a.serveWG.Done()

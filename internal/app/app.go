@@ -54,7 +54,10 @@ type Options struct {
 	Seed uint64
 	// LogOutput receives the logs. Nil means os.Stderr.
 	LogOutput io.Writer
-	// LogLevel and LogFormat, when set, override logging.level and logging.format.
+	// LogLevel and LogFormat, when set, override logging.level and
+	// logging.format; they accept the same spellings (see
+	// config.CanonicalLogLevel and config.CanonicalLogFormat), and New
+	// rejects other values.
 	LogLevel, LogFormat string
 	// NoWatch disables reloading when the configuration file changes.
 	NoWatch bool
@@ -84,8 +87,14 @@ type App struct {
 	guard        guard
 	registry     *prometheus.Registry
 	adminHandler http.Handler
-	adminServer  *http.Server
-	adminAddr    net.Addr
+	// metricsHTTP serves the Prometheus text format, on whichever listener
+	// metrics.listener names.
+	metricsHTTP http.Handler
+	// adminMetricsPath is the metrics endpoint served on the admin API's own
+	// listener, or "" when metrics are not served there. Guarded by mu.
+	adminMetricsPath string
+	adminServer      *http.Server
+	adminAddr        net.Addr
 	// adminApart is whether the admin API has its own listener; decided at
 	// start, as listeners do not change on reload.
 	adminApart bool
@@ -104,6 +113,12 @@ type App struct {
 func New(opts Options) (*App, error) {
 	if opts.Config == nil {
 		return nil, errors.New("app: no configuration")
+	}
+	if _, ok := config.CanonicalLogLevel(opts.LogLevel); opts.LogLevel != "" && !ok {
+		return nil, fmt.Errorf("app: invalid log level %q: use %s", opts.LogLevel, config.LogLevelsHelp)
+	}
+	if _, ok := config.CanonicalLogFormat(opts.LogFormat); opts.LogFormat != "" && !ok {
+		return nil, fmt.Errorf("app: invalid log format %q: use %s", opts.LogFormat, config.LogFormatsHelp)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
@@ -135,6 +150,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.metrics.SetBackendSource(a.backendStats)
+	a.metricsHTTP = a.metrics.Handler(a.registry)
 	a.budget = resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, a.budget)
 	if err != nil {
@@ -154,10 +170,7 @@ func New(opts Options) (*App, error) {
 		Discovered: a.discovered,
 		Seed:       opts.Seed,
 	})
-	a.server = server.New(server.Options{
-		ReadTimeout: opts.Config.Server.ReadHeaderTimeout,
-		IdleTimeout: opts.Config.Server.IdleTimeout,
-	}, serverSettings(opts.Config), server.Deps{
+	a.server = server.New(serverOptions(opts.Config), serverSettings(opts.Config), server.Deps{
 		Forwarder:    a.proxy,
 		Catalog:      a.proxy,
 		Ready:        a.Ready,
@@ -174,6 +187,12 @@ func New(opts Options) (*App, error) {
 	a.extra = a.buildExtra(opts.Config)
 	a.metrics.ObserveReload("success")
 	return a, nil
+}
+
+// serverOptions returns the listener's fixed options; a zero timeout means
+// no limit in both the configuration and the server.
+func serverOptions(c *config.Config) server.Options {
+	return server.Options{ReadTimeout: c.Server.ReadHeaderTimeout, IdleTimeout: c.Server.IdleTimeout}
 }
 
 func serverSettings(c *config.Config) server.Settings {
@@ -200,18 +219,33 @@ func (a *App) newLogger(lc config.LoggingConfig) *slog.Logger {
 		format = a.opts.LogFormat
 	}
 	a.level.Set(parseLevel(level))
-	ho := &slog.HandlerOptions{Level: a.level}
-	if strings.EqualFold(format, "json") {
+	if f, _ := config.CanonicalLogFormat(format); f == "json" {
+		ho := &slog.HandlerOptions{Level: a.level, ReplaceAttr: jsonDuration}
 		return slog.New(slog.NewJSONHandler(a.opts.LogOutput, ho))
 	}
-	return slog.New(slog.NewTextHandler(a.opts.LogOutput, ho))
+	return slog.New(slog.NewTextHandler(a.opts.LogOutput, &slog.HandlerOptions{Level: a.level}))
 }
 
+// jsonDuration writes every duration attribute of a JSON log line as
+// seconds, a float, under its key with "_s" appended: "duration_s":0.0123
+// rather than slog's unitless nanoseconds ("duration":12300000). Text lines
+// keep Go's duration strings ("duration=12.3ms").
+func jsonDuration(_ []string, attr slog.Attr) slog.Attr {
+	if attr.Value.Kind() == slog.KindDuration {
+		return slog.Float64(attr.Key+"_s", attr.Value.Duration().Seconds())
+	}
+	return attr
+}
+
+// parseLevel maps a log level in any accepted spelling to its slog level;
+// info for a value that is not a level (the CLI and the configuration
+// reject those before they get here).
 func parseLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "debug", "trace":
+	level, _ := config.CanonicalLogLevel(s)
+	switch level {
+	case "debug":
 		return slog.LevelDebug
-	case "warn", "warning":
+	case "warn":
 		return slog.LevelWarn
 	case "error":
 		return slog.LevelError
@@ -231,7 +265,7 @@ func (a *App) buildMembers(cfg *config.Config, prev []*member) ([]*member, error
 	}
 	var out []*member
 	for _, bc := range cfg.Backends {
-		id := bc.Type + "|" + bc.Name + "|" + bc.URL
+		id := bc.Type + "|" + bc.Name + "|" + bc.BaseURL() // as backend.Backend.Identity
 		m, err := a.buildMember(bc, cfg, byID[id])
 		if err != nil {
 			return nil, err
@@ -400,32 +434,49 @@ func (a *App) discoverLoop(ctx context.Context, m *member) {
 	}
 }
 
-// discoverOnce asks the backend for its models and rebuilds the routing
-// table when they changed. A failed discovery keeps the previous list.
+// discoverOnce refreshes a member's models and rebuilds the routing table
+// when they changed. A failed discovery keeps the previous list.
 func (a *App) discoverOnce(ctx context.Context, m *member) {
-	dctx, cancel := context.WithCancel(ctx)
-	timeout := m.cfg.HealthChecks.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	timer := a.clk.AfterFunc(timeout, cancel)
-	ids, err := m.client.ListModels(dctx)
-	timer.Stop()
-	cancel()
+	changed := a.discoverModels(ctx, m)
 	if ctx.Err() != nil {
 		return
 	}
-	st := m.backend.State
-	if err != nil {
-		a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
-	} else if !st.ModelsKnown() || !slices.Equal(st.Models(), ids) {
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		st.SetModels(ids)
-		a.log.Info("models discovered", "backend", m.backend.Name, "models", strings.Join(ids, ","))
+	if changed {
 		a.rebuild()
 	}
 	m.markFound()
+}
+
+// discoverModels asks the backend for its models, bounded by its
+// health-check timeout, normalises the list (sorted, without duplicates) and
+// stores it when it differs from the list known so far. It reports whether
+// the stored list changed; a failed discovery is logged and keeps the
+// previous list. It is the one place where discovered lists are fetched and
+// compared, so that a backend answering in another order or with repeats
+// does not count as a change.
+func (a *App) discoverModels(ctx context.Context, m *member) bool {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// health_checks.timeout is validated positive: it also bounds discovery.
+	timer := a.clk.AfterFunc(m.cfg.HealthChecks.Timeout, cancel)
+	ids, err := m.client.ListModels(dctx)
+	timer.Stop()
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
+		return false
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	st := m.backend.State
+	if st.ModelsKnown() && slices.Equal(st.Models(), ids) {
+		return false
+	}
+	st.SetModels(ids)
+	a.log.Info("models discovered", "backend", m.backend.Name, "models", strings.Join(ids, ","))
+	return true
 }
 
 // rebuild makes a new routing snapshot from the current members (after a
@@ -463,6 +514,12 @@ func (a *App) Models() []openai.Model { return a.proxy.Models() }
 // finish until ctx ends, then stops the background loops.
 func (a *App) Shutdown(ctx context.Context) error {
 	err := a.server.Shutdown(ctx)
+	// The server only knows the listeners its Serve has reached: one whose
+	// goroutine had not started yet (a stop right after Start) would be
+	// served forever. Closing it makes that Serve return at once.
+	for _, ln := range a.listeners {
+		_ = ln.Close()
+	}
 	if a.adminServer != nil {
 		_ = a.adminServer.Shutdown(ctx)
 	}

@@ -239,8 +239,8 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
-	fs.StringVar(&logLevel, "log-level", "", "log `level`: debug, info, warn, error (env CONTINUUM_LOG_LEVEL; default logging.level)")
-	fs.StringVar(&logFormat, "log-format", "", "log `format`: text or json (env CONTINUUM_LOG_FORMAT; default logging.format)")
+	fs.StringVar(&logLevel, "log-level", "", "log `level`: "+config.LogLevelsHelp+" (env CONTINUUM_LOG_LEVEL; default logging.level)")
+	fs.StringVar(&logFormat, "log-format", "", "log `format`: "+config.LogFormatsHelp+" (env CONTINUUM_LOG_FORMAT; default logging.format)")
 	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
 	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -251,11 +251,12 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 			_ = listen.Set(v)
 		}
 	}
-	if logLevel == "" {
-		logLevel, _ = env.lookup("CONTINUUM_LOG_LEVEL")
+	var ok bool
+	if logLevel, ok = logSetting(env, "log-level", logLevel, "CONTINUUM_LOG_LEVEL", config.CanonicalLogLevel, config.LogLevelsHelp); !ok {
+		return ExitUsage
 	}
-	if logFormat == "" {
-		logFormat, _ = env.lookup("CONTINUUM_LOG_FORMAT")
+	if logFormat, ok = logSetting(env, "log-format", logFormat, "CONTINUUM_LOG_FORMAT", config.CanonicalLogFormat, config.LogFormatsHelp); !ok {
+		return ExitUsage
 	}
 	cfg, file, ok := loadConfig("serve", path, env)
 	if !ok {
@@ -281,6 +282,27 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	return a.run(ctx, env)
 }
 
+// logSetting returns the canonical value of a log setting: the --flag value
+// when given, else the environment variable's, else "" (the configuration
+// file decides). An invalid value is a usage error naming where it came from
+// and the accepted values; ok is false then.
+func logSetting(env Env, flagName, flagValue, envName string, canonical func(string) (string, bool), accepted string) (string, bool) {
+	value, source := flagValue, "--"+flagName
+	if value == "" {
+		value, _ = env.lookup(envName)
+		source = envName
+	}
+	if strings.TrimSpace(value) == "" {
+		return "", true
+	}
+	c, ok := canonical(value)
+	if !ok {
+		fmt.Fprintf(env.Stderr, "continuum serve: invalid %s %q: use %s\nRun \"continuum serve --help\" for usage.\n", source, value, accepted)
+		return "", false
+	}
+	return c, true
+}
+
 // run starts the app, reloads on env.Reload, and shuts down gracefully when
 // ctx ends.
 func (a *App) run(ctx context.Context, env Env) int {
@@ -292,17 +314,13 @@ func (a *App) run(ctx context.Context, env Env) int {
 	for {
 		select {
 		case <-env.Reload:
-			if err := a.Reload("signal"); err != nil {
-				a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
-			}
+			_ = a.Reload("signal") // Reload logs the outcome
 			continue
 		case <-ctx.Done():
 		}
 		break
 	}
-	a.mu.Lock()
-	timeout := a.cfg.Server.ShutdownTimeout
-	a.mu.Unlock()
+	timeout := a.shutdownGrace()
 	a.log.Info("shutting down", "grace", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -311,6 +329,15 @@ func (a *App) run(ctx context.Context, env Env) int {
 	}
 	a.log.Info("stopped")
 	return ExitOK
+}
+
+// shutdownGrace returns how long requests and streams in flight may finish
+// once the router is told to stop: server.shutdown_timeout. With 0 the
+// shutdown context is over at once, so nothing is waited for.
+func (a *App) shutdownGrace() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Server.ShutdownTimeout
 }
 
 // shutdownGrace is how long the demo waits for streams on Ctrl-C.

@@ -9,17 +9,31 @@ import (
 
 	"github.com/continuumhq/continuum/internal/apidocs"
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/openai"
 )
 
+// metricsOnAdmin reports whether cfg's metrics are served on the admin
+// API's own listener. That needs the listener, which exists only when the
+// router started with admin.bind_address set.
+func (a *App) metricsOnAdmin(cfg *config.Config) bool {
+	return cfg.Metrics.Enabled && cfg.Metrics.Listener == config.MetricsOnAdmin && a.adminApart
+}
+
 // buildExtra returns the handler for the listener's non-API paths: the
-// metrics endpoint, the OpenAPI document and its page, and the admin API
-// when it shares the main listener. It is rebuilt on reload.
+// metrics endpoint (unless metrics are on the admin listener), the OpenAPI
+// document and its page, and the admin API when it shares the main
+// listener. It also sets what the admin listener serves besides the admin
+// API. It is rebuilt on reload, with a.mu held or before the app is shared.
 func (a *App) buildExtra(cfg *config.Config) func(ctx *fasthttp.RequestCtx) bool {
 	metricsPath := ""
 	var metricsHandler fasthttp.RequestHandler
-	if cfg.Metrics.Enabled {
+	a.adminMetricsPath = ""
+	switch {
+	case a.metricsOnAdmin(cfg):
+		a.adminMetricsPath = cfg.Metrics.Endpoint
+	case cfg.Metrics.Enabled:
 		metricsPath = cfg.Metrics.Endpoint
-		metricsHandler = fasthttpadaptor.NewFastHTTPHandler(a.metrics.Handler(a.registry))
+		metricsHandler = fasthttpadaptor.NewFastHTTPHandler(a.metricsHTTP)
 	}
 	spec, page := apidocs.Spec(), apidocs.Page()
 	var admin fasthttp.RequestHandler
@@ -32,15 +46,15 @@ func (a *App) buildExtra(cfg *config.Config) func(ctx *fasthttp.RequestCtx) bool
 		case metricsHandler != nil && path == metricsPath:
 			metricsHandler(ctx)
 		case path == "/openapi.json":
-			if ctx.IsGet() || ctx.IsHead() {
+			if getOnly(ctx) {
 				ctx.SetContentType("application/json")
 				ctx.SetBody(spec)
-			} else {
-				ctx.Error("method not allowed", http.StatusMethodNotAllowed)
 			}
 		case path == "/docs" || path == "/docs/":
-			ctx.SetContentType("text/html; charset=utf-8")
-			ctx.SetBody(page)
+			if getOnly(ctx) {
+				ctx.SetContentType("text/html; charset=utf-8")
+				ctx.SetBody(page)
+			}
 		case admin != nil && (path == "/admin" || strings.HasPrefix(path, "/admin/")):
 			admin(ctx)
 		default:
@@ -56,4 +70,32 @@ func (a *App) serveExtra(ctx *fasthttp.RequestCtx) bool {
 	h := a.extra
 	a.mu.Unlock()
 	return h != nil && h(ctx)
+}
+
+// serveAdminListener serves the admin API's own listener: the metrics
+// endpoint when metrics.listener is admin (without admin authentication:
+// scrapers rarely send credentials, and this listener is private), and the
+// admin API for everything else.
+func (a *App) serveAdminListener(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	path := a.adminMetricsPath
+	a.mu.Unlock()
+	if path != "" && r.URL.Path == path {
+		a.metricsHTTP.ServeHTTP(w, r)
+		return
+	}
+	a.adminHandler.ServeHTTP(w, r)
+}
+
+// getOnly reports whether the request is a GET or HEAD; otherwise it
+// answers 405 in the OpenAI error envelope, with Allow.
+func getOnly(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", "GET, HEAD")
+	ctx.SetStatusCode(http.StatusMethodNotAllowed)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(openai.ErrorForStatus(http.StatusMethodNotAllowed, "method not allowed here; use GET").JSON())
+	return false
 }

@@ -301,3 +301,14 @@ func TestHardeningUsagePerKey(t *testing.T) {
 		}
 	}
 }
+
+// The router's own pages answer a wrong method in the OpenAI envelope too.
+func TestHardeningDocsWrongMethodEnvelope(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{Models: []string{"m"}}))
+	for _, path := range []string{"/openapi.json", "/docs"} {
+		resp, body := e.Post(path, "{}")
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" || !strings.Contains(body, `"type":"invalid_request_error"`) {
+			t.Errorf("POST %s: got %d Allow %q %s, want 405 with Allow and an error envelope", path, resp.StatusCode, resp.Header.Get("Allow"), body)
+		}
+	}
+}

@@ -1,33 +1,57 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
 
 // Reload reads the configuration file again and applies it. An invalid file
-// changes nothing: the error (with file:line:col) is returned and logged,
-// and the running configuration stays in effect. trigger names what asked
-// for the reload ("signal", "file", "admin") for logs and metrics.
+// changes nothing: the running configuration stays in effect, and the error
+// (with one file:line:col line per problem) is returned. trigger names what
+// asked for the reload ("signal", "file", "admin") for logs and metrics.
+//
+// Reload logs its outcome itself, once: a failure is one error line holding
+// every problem, so callers must not log the returned error again.
 func (a *App) Reload(trigger string) error {
 	if a.opts.ConfigPath == "" {
-		return errors.New("reload: the configuration was not loaded from a file")
+		err := errors.New("reload: the configuration was not loaded from a file")
+		a.log.Error("configuration reload failed", "trigger", trigger, "error", err.Error())
+		return err
 	}
 	a.reload.Lock()
 	defer a.reload.Unlock()
+	cfg, err := a.reloadFile()
+	if err != nil {
+		a.reloaded(false)
+		const failed = "configuration reload failed; the previous configuration stays in effect"
+		if errors.As(err, new(config.ErrorList)) {
+			// detail holds every problem, one "file:line:col: message" per line.
+			a.log.Error("invalid configuration", "trigger", trigger, "file", a.opts.ConfigPath,
+				"detail", err.Error(), "result", failed)
+		} else {
+			a.log.Error(failed, "trigger", trigger, "file", a.opts.ConfigPath, "error", err.Error())
+		}
+		return err
+	}
+	a.reloaded(true)
+	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
+	return nil
+}
+
+// reloadFile reads, validates and applies the configuration file, logging
+// its warnings. It returns the applied configuration, or the error that
+// kept the running one. a.reload must be held.
+func (a *App) reloadFile() (*config.Config, error) {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
-		a.reloaded(trigger, false)
-		return fmt.Errorf("reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	cfg, warns, err := config.Load(a.opts.ConfigPath)
@@ -35,28 +59,19 @@ func (a *App) Reload(trigger string) error {
 		a.log.Warn("configuration warning", "detail", w.String())
 	}
 	if err != nil {
-		a.reloaded(trigger, false)
-		var list config.ErrorList
-		if errors.As(err, &list) {
-			for _, d := range list {
-				a.log.Error("invalid configuration", "detail", d.String())
-			}
-		}
-		return err
+		return nil, err
 	}
 	if err := a.Apply(cfg); err != nil {
-		a.reloaded(trigger, false)
-		return err
+		return nil, err
 	}
 	a.cfgSum = sum
-	a.reloaded(trigger, true)
-	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
-	return nil
+	return cfg, nil
 }
 
 // fileChanged reloads after the watcher saw the configuration file change,
 // unless its content is what was last applied (editors touch files without
 // changing them; a failed reload is retried only when the file changes again).
+// Reload logs the outcome.
 func (a *App) fileChanged() {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
@@ -70,7 +85,6 @@ func (a *App) fileChanged() {
 		return
 	}
 	if err := a.Reload("file"); err != nil {
-		a.log.Error("configuration reload failed; the previous configuration stays in effect", "error", err.Error())
 		a.reload.Lock()
 		a.cfgSum = sha256.Sum256(data) // do not retry the same broken content
 		a.reload.Unlock()
@@ -107,6 +121,9 @@ func (a *App) Apply(cfg *config.Config) error {
 	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
 		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
 	}
+	if serverOptions(old) != serverOptions(cfg) || old.Server.SocketMode != cfg.Server.SocketMode {
+		a.log.Warn("server.read_header_timeout, server.idle_timeout or server.socket_mode changed; restart to apply")
+	}
 
 	// Install, then restart background loops so they use the new settings.
 	a.proxy.Swap(snap)
@@ -114,6 +131,9 @@ func (a *App) Apply(cfg *config.Config) error {
 	a.server.SetSettings(serverSettings(cfg))
 	if old.Admin.BindAddress != cfg.Admin.BindAddress {
 		a.log.Warn("admin.bind_address changed; restart to move the admin API")
+	}
+	if cfg.Metrics.Enabled && cfg.Metrics.Listener == config.MetricsOnAdmin && !a.adminApart {
+		a.log.Warn("metrics.listener is admin but the admin API has no listener of its own until restart; metrics stay on the main listener")
 	}
 	a.extra = a.buildExtra(cfg)
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
@@ -166,28 +186,14 @@ func (a *App) discoverNew(members []*member) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			timeout := m.cfg.HealthChecks.Timeout
-			if timeout <= 0 {
-				timeout = 10 * time.Second
-			}
-			ctx, cancel := context.WithCancel(a.ctx)
-			timer := a.clk.AfterFunc(timeout, cancel)
-			defer timer.Stop()
-			defer cancel()
-			ids, err := m.client.ListModels(ctx)
-			if err != nil {
-				a.log.Warn("model discovery failed", "backend", m.backend.Name, "error", err)
-				return
-			}
-			slices.Sort(ids)
-			m.backend.State.SetModels(slices.Compact(ids))
+			a.discoverModels(a.ctx, m)
 		}()
 	}
 	wg.Wait()
 }
 
 // reloaded records a reload attempt's result.
-func (a *App) reloaded(trigger string, ok bool) {
+func (a *App) reloaded(ok bool) {
 	result := "failure"
 	if ok {
 		result = "success"

@@ -40,10 +40,12 @@ func clientKey(b config.Backend, poolSize int) string {
 // buildMember makes or updates the member for one configured backend,
 // reusing prev's state when prev has the same identity.
 func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (*member, error) {
+	// The backend is known, shown and identified by its URL without user
+	// information; only the upstream client sees that, for basic auth.
 	b := &backend.Backend{
 		Name:   bc.Name,
 		Type:   backend.Type(bc.Type),
-		URL:    bc.URL,
+		URL:    bc.BaseURL(),
 		APIKey: bc.APIKey,
 		Weight: max(bc.Weight, 1),
 		Models: bc.Models,
@@ -63,10 +65,9 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	}
 	m.backend = b
 	if m.client == nil {
-		c, err := upstream.New(b, bc.OrgID, upstream.Options{
-			ConnectTimeout: bc.Request.ConnectTimeout,
-			MaxIdle:        cfg.Server.ConnectionPoolSize,
-		})
+		withCredentials := *b
+		withCredentials.URL = bc.URL
+		c, err := upstream.New(&withCredentials, bc.OrgID, upstreamOptions(bc, cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -121,13 +122,28 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	return m, nil
 }
 
+// breakerConfig maps a circuit_breaker block to the breaker's settings. The
+// configuration's zeros keep their documented meaning: minimum_requests 0
+// ("any number") is one call, the fewest a rate can be judged on; timeout 0
+// ("probes at once") is the breaker's negative, no-open-time Timeout.
+// upstreamOptions returns a backend's client options. Zero means the same
+// in both: connect_timeout 0 is no limit beyond the operating system's, and
+// connection_pool_size 0 is the client's own default.
+func upstreamOptions(bc config.Backend, cfg *config.Config) upstream.Options {
+	return upstream.Options{ConnectTimeout: bc.Request.ConnectTimeout, MaxIdle: cfg.Server.ConnectionPoolSize}
+}
+
 func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = -1
+	}
 	return resilience.BreakerConfig{
 		FailureThreshold:         c.FailureThreshold,
 		FailureRateThreshold:     c.FailureRateThreshold,
-		MinimumRequests:          c.MinimumRequests,
+		MinimumRequests:          max(c.MinimumRequests, 1),
 		Window:                   c.Window,
-		Timeout:                  c.Timeout,
+		Timeout:                  timeout,
 		MaxTimeout:               c.MaxTimeout,
 		Backoff:                  resilience.BackoffKind(c.Backoff),
 		HalfOpenMaxRequests:      c.HalfOpenMaxRequests,
@@ -135,7 +151,14 @@ func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
 	}
 }
 
+// healthConfig maps a health_checks block to the tracker's settings.
+// max_warmup_duration 0 ("no limit") is the tracker's negative MaxWarmup;
+// the other durations are validated positive.
 func healthConfig(c config.HealthConfig) health.Config {
+	maxWarmup := c.MaxWarmupDuration
+	if maxWarmup == 0 {
+		maxWarmup = -1
+	}
 	return health.Config{
 		Enabled:            c.Enabled,
 		Interval:           c.Interval,
@@ -143,7 +166,7 @@ func healthConfig(c config.HealthConfig) health.Config {
 		UnhealthyThreshold: c.UnhealthyThreshold,
 		HealthyThreshold:   c.HealthyThreshold,
 		WarmupInterval:     c.WarmupCheckInterval,
-		MaxWarmup:          c.MaxWarmupDuration,
+		MaxWarmup:          maxWarmup,
 	}
 }
 
@@ -166,7 +189,16 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		targets[i] = m.target
 	}
 	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix())
-	return proxy.NewSnapshot(table, targets, proxy.Options{
+	return proxy.NewSnapshot(table, targets, a.proxyOptions(cfg, budget))
+}
+
+// proxyOptions returns the routing snapshot's options. The configuration's
+// zeros are the proxy's: request.timeout 0 is no limit, panic_threshold 0
+// panics only when no backend is healthy, and retry.max_delay 0 never waits
+// out a Retry-After; server.max_retry_after 0 is no cap and
+// server.client_write_timeout 0 no limit.
+func (a *App) proxyOptions(cfg *config.Config, budget *resilience.Budget) proxy.Options {
+	return proxy.Options{
 		Strategy:           cfg.SelectionStrategy,
 		Timeout:            cfg.Request.Timeout,
 		MaxAttempts:        effectiveAttempts(cfg),
@@ -176,7 +208,7 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		RetryAfterCap:      cfg.Server.MaxRetryAfter,
 		ClientWriteTimeout: cfg.Server.ClientWriteTimeout,
 		Seed:               a.opts.Seed,
-	})
+	}
 }
 
 func budgetConfig(c config.RetryConfig) resilience.BudgetConfig {

@@ -141,8 +141,10 @@ type CORSConfig struct {
 	AllowedHeaders []string `yaml:"allowed_headers"`
 	// AllowCredentials lets browsers send cookies and credentials. Default false.
 	AllowCredentials bool `yaml:"allow_credentials"`
-	// MaxAge is how long browsers may cache a preflight answer. Default 10m;
-	// 0 means they may not.
+	// MaxAge is how long browsers may cache a preflight answer, sent as
+	// Access-Control-Max-Age in whole seconds. Default 10m; 0 sends no
+	// Access-Control-Max-Age, so browsers use their own default (5 seconds
+	// in the Fetch standard).
 	MaxAge time.Duration `yaml:"max_age"`
 }
 
@@ -157,9 +159,14 @@ type Backend struct {
 	Type string `yaml:"type"`
 	// URL is the base URL (http or https), stored without a trailing "/".
 	// Required, except that a backend written with "type: openai" and no url
-	// gets https://api.openai.com, as in continuum-router.
+	// gets https://api.openai.com, as in continuum-router. User information
+	// in it (http://user:password@host) is sent as HTTP basic
+	// authentication, unless APIKey is set (then only the bearer token is
+	// sent, with a warning); it is not part of the URL requests go to (see
+	// BaseURL), and is masked wherever the configuration is shown.
 	URL string `yaml:"url"`
-	// APIKey is sent upstream as a bearer token. Default "": none is sent.
+	// APIKey is sent upstream as a bearer token; it wins over user
+	// information in URL. Default "": none is sent.
 	APIKey string `yaml:"api_key"`
 	// OrgID is sent upstream as OpenAI-Organization. Default "": not sent.
 	OrgID string `yaml:"org_id"`
@@ -201,7 +208,9 @@ type ModelConfig struct {
 // RequestConfig holds request timeouts and the retry count.
 type RequestConfig struct {
 	// Timeout bounds a whole request, retries included. Default 180s; 0 means
-	// no limit.
+	// no limit. In a backend's block it bounds each attempt on that backend
+	// instead; 0 there means no limit of its own (the global timeout still
+	// bounds the whole request).
 	Timeout time.Duration `yaml:"timeout"`
 	// ConnectTimeout bounds connecting to a backend. Default 5s; 0 means no
 	// limit beyond the operating system's.
@@ -213,7 +222,8 @@ type RequestConfig struct {
 	// means no limit.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxRetries is the most retries after the first attempt. Default 2; 0
-	// disables retries. See RetryConfig.MaxAttempts.
+	// disables retries. See RetryConfig.MaxAttempts. Only the global value
+	// applies: in a backend's block, another value is a warning.
 	MaxRetries int `yaml:"max_retries"`
 }
 
@@ -222,13 +232,18 @@ type RequestConfig struct {
 type RetryConfig struct {
 	// MaxAttempts is the most attempts per request, the first included; at
 	// least 1. Together with RequestConfig.MaxRetries the effective number of
-	// attempts is min(MaxAttempts, 1+MaxRetries). Default 3.
+	// attempts is min(MaxAttempts, 1+MaxRetries). Default 3. Only the global
+	// value applies, as for the Budget settings: in a backend's block,
+	// another value is a warning.
 	MaxAttempts int `yaml:"max_attempts"`
 	// BaseDelay is the delay before the first retry. Default 50ms; 0 retries
 	// at once.
 	BaseDelay time.Duration `yaml:"base_delay"`
-	// MaxDelay caps the delay between attempts; at least BaseDelay.
-	// Default 5s.
+	// MaxDelay caps the delay between attempts; at least BaseDelay. It is
+	// also the longest Retry-After the router waits out itself when every
+	// backend asked for a pause (the global value). Default 5s; 0, possible
+	// only with a BaseDelay of 0, retries at once and never waits out a
+	// Retry-After.
 	MaxDelay time.Duration `yaml:"max_delay"`
 	// ExponentialBackoff doubles the delay after each retry. Default true;
 	// false keeps BaseDelay.
@@ -264,16 +279,18 @@ type BreakerConfig struct {
 	// Window reaches it, in [0, 1]. Default 0.5; 0 disables this policy.
 	FailureRateThreshold float64 `yaml:"failure_rate_threshold"`
 	// MinimumRequests is how many calls Window must hold before
-	// FailureRateThreshold applies. Default 20; 0 means any number.
+	// FailureRateThreshold applies. Default 20; 0 means any number: the rate
+	// is judged from the first call.
 	MinimumRequests int `yaml:"minimum_requests"`
 	// Window is the period FailureRateThreshold is measured over; it must be
-	// positive when FailureRateThreshold is set. Default 30s.
+	// positive when FailureRateThreshold is set (0 is allowed only when it
+	// is not, and has no effect then). Default 30s.
 	Window time.Duration `yaml:"window"`
 	// Timeout is how long the breaker first stays open before letting probes
 	// through. Default 30s; 0 lets probes through at once.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxTimeout caps the open duration as it grows with each re-open; at
-	// least Timeout. Default 300s.
+	// least Timeout, so 0 only with a Timeout of 0. Default 300s.
 	MaxTimeout time.Duration `yaml:"max_timeout"`
 	// Backoff is how the open duration grows: constant, exponential,
 	// equal_jitter or full_jitter. Default "exponential".
@@ -290,9 +307,11 @@ type BreakerConfig struct {
 type HealthConfig struct {
 	// Enabled turns active probes on. Default true.
 	Enabled bool `yaml:"enabled"`
-	// Interval is the time between probes; positive. Default 30s.
+	// Interval is the time between probes; it must be positive when health
+	// checks are enabled. Default 30s.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout bounds one probe; positive. Default 10s.
+	// Timeout bounds one probe, and one model discovery (which runs even when
+	// health checks are disabled); it must be positive. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 	// UnhealthyThreshold is how many consecutive failed probes mark a
 	// backend down; at least 1. Default 3.
@@ -304,22 +323,26 @@ type HealthConfig struct {
 	// (/v1/models; /api/tags for ollama).
 	Endpoint string `yaml:"endpoint"`
 	// WarmupCheckInterval is the faster probe interval used while a backend
-	// answers 503 (warming up); positive. Default 1s.
+	// answers 503 (warming up); it must be positive when health checks are
+	// enabled. Default 1s.
 	WarmupCheckInterval time.Duration `yaml:"warmup_check_interval"`
 	// MaxWarmupDuration is the longest a backend may stay warming up before
-	// it is marked down. Default 300s; 0 means no limit.
+	// it is marked down. Default 300s; 0 means no limit: it warms up for as
+	// long as it answers 503.
 	MaxWarmupDuration time.Duration `yaml:"max_warmup_duration"`
 	// PanicThreshold: when fewer than this fraction of a model's backends are
 	// healthy, health is ignored for that model and all of them get traffic;
 	// with none healthy, fallback models are tried first. In [0, 1]. Default
 	// 0.5; 0 means only when none is healthy, 1 whenever one is not.
+	// Only the global value applies: in a backend's block, another value is
+	// a warning.
 	PanicThreshold float64 `yaml:"panic_threshold"`
 }
 
 // CacheConfig configures caches.
 type CacheConfig struct {
-	// ModelCacheTTL is how long the aggregated model list is cached.
-	// Default 60s; 0 disables the cache.
+	// ModelCacheTTL is how long a backend's discovered model list is kept
+	// before it is asked again; it must be positive. Default 60s.
 	ModelCacheTTL time.Duration `yaml:"model_cache_ttl"`
 }
 
@@ -380,8 +403,10 @@ type APIKey struct {
 	RateLimit RateSpec `yaml:"rate_limit"`
 	// Enabled: a disabled key is refused. Default true.
 	Enabled bool `yaml:"enabled"`
-	// ExpiresAt is when the key stops working (RFC 3339). Default zero: never.
-	ExpiresAt time.Time `yaml:"expires_at"`
+	// ExpiresAt is when the key stops working (RFC 3339). Default zero: never;
+	// a zero ExpiresAt is left out when the configuration is rendered (as by
+	// GET /admin/config), rather than shown as 0001-01-01.
+	ExpiresAt time.Time `yaml:"expires_at,omitempty"`
 	// Models lists the models the key may use. Default empty: all.
 	Models []string `yaml:"models"`
 }
@@ -464,10 +489,25 @@ type RateLimits struct {
 type MetricsConfig struct {
 	// Enabled serves metrics. Default true.
 	Enabled bool `yaml:"enabled"`
-	// Endpoint is the path metrics are served on; it starts with "/".
-	// Default "/metrics".
+	// Endpoint is the path metrics are served on; it starts with "/" and is
+	// not under /admin. Default "/metrics".
 	Endpoint string `yaml:"endpoint"`
+	// Listener is where metrics are served: "main" (the public listener,
+	// server.bind_address) or "admin" (the admin API's own listener,
+	// admin.bind_address, which must then be set). On the admin listener
+	// the endpoint needs no admin credentials: Prometheus scrapers rarely
+	// can send them, and that listener is meant to be private. In either
+	// case metrics are served on one listener only. Default "main".
+	Listener string `yaml:"listener"`
 }
+
+// Values of MetricsConfig.Listener.
+const (
+	// MetricsOnMain serves metrics on the public listener.
+	MetricsOnMain = "main"
+	// MetricsOnAdmin serves metrics on the admin API's own listener.
+	MetricsOnAdmin = "admin"
+)
 
 // Default returns a configuration with every default applied and no backends.
 func Default() *Config {
@@ -535,7 +575,7 @@ func Default() *Config {
 		APIKeys:      APIKeysConfig{Mode: "permissive"},
 		Admin:        AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
 		RateLimiting: RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
-		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics"},
+		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
 	}
 }
 

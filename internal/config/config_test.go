@@ -139,6 +139,7 @@ func TestDefaults(t *testing.T) {
 		{"rate_limiting.use_rightmost_xff", c.RateLimiting.UseRightmostXFF, true},
 		{"metrics.enabled", c.Metrics.Enabled, true},
 		{"metrics.endpoint", c.Metrics.Endpoint, "/metrics"},
+		{"metrics.listener", c.Metrics.Listener, "main"},
 		{"File", c.File, "config.yaml"},
 	}
 	for _, tt := range tests {
@@ -222,12 +223,17 @@ func TestEnvExpansion(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		for _, tt := range []struct{ value, want string }{
-			{`"${KEY"`, `config.yaml:2:49: backends[0].api_key: unterminated "${" in "${KEY"`},
-			{`"${1X}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "1X" in "${1X}"`},
-			{`"${}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "" in "${}"`},
+		// The text of a secret setting (api_key) is never quoted; that of
+		// another setting (org_id) is.
+		for _, tt := range []struct{ key, value, want string }{
+			{"api_key", `"${KEY"`, `config.yaml:2:49: backends[0].api_key: unterminated "${"`},
+			{"api_key", `"${1X}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name "1X"`},
+			{"api_key", `"${}"`, `config.yaml:2:49: backends[0].api_key: invalid environment variable name ""`},
+			{"api_key", `"sk-live-0123456789abcdef${"`, `config.yaml:2:49: backends[0].api_key: unterminated "${"`},
+			{"org_id", `"${KEY"`, `config.yaml:2:48: backends[0].org_id: unterminated "${" in "${KEY"`},
+			{"org_id", `"${1X}"`, `config.yaml:2:48: backends[0].org_id: invalid environment variable name "1X" in "${1X}"`},
 		} {
-			src := "backends:\n  - {name: a, url: http://127.0.0.1:1, api_key: " + tt.value + "}\n"
+			src := "backends:\n  - {name: a, url: http://127.0.0.1:1, " + tt.key + ": " + tt.value + "}\n"
 			if got := parseErrors(t, src); !slices.Equal(got, []string{tt.want}) {
 				t.Errorf("%s:\ngot  %q\nwant %q", tt.value, got, tt.want)
 			}
@@ -248,6 +254,7 @@ func TestContinuumRouterFile(t *testing.T) {
 	wantWarns := []string{
 		`router.yaml:4:3: key "server.workers" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:7:1: key "model_metadata_file" is a continuum-router setting that Continuum does not support yet; ignored`,
+		`router.yaml:19:21: backends[0].retry_override.max_attempts: has no effect in a backend's block (attempts are counted per request); set it in the global block`,
 		`router.yaml:64:3: key "cache.deduplication_ttl" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:65:3: key "cache.enable_deduplication" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:71:1: key "global_prompts" is a continuum-router setting that Continuum does not support yet; ignored`,
@@ -420,6 +427,9 @@ func TestValueErrors(t *testing.T) {
 		{"admin basic half", "admin:\n  auth:\n    method: basic\n    username: root\n    password: \"\"\n", `config.yaml:3:5: admin.auth: method basic needs both a username and a password`},
 		{"admin basic missing", "admin:\n  auth: {method: basic, username: u}\n", `config.yaml:2:9: admin.auth: method basic needs a username and a password`},
 		{"metrics endpoint", "metrics:\n  endpoint: metrics\n", `config.yaml:2:13: metrics.endpoint: must start with "/" (got "metrics")`},
+		{"metrics endpoint under admin", "metrics:\n  endpoint: /admin/metrics\n", `config.yaml:2:13: metrics.endpoint: "/admin/metrics" is under /admin, the admin API's paths; choose another path`},
+		{"metrics listener", "metrics:\n  listener: public\n", `config.yaml:2:13: metrics.listener: unknown metrics listener "public"; valid: main, admin`},
+		{"metrics listener admin without admin listener", "metrics:\n  listener: admin\n", `config.yaml:2:13: metrics.listener: admin needs admin.bind_address: metrics move to the admin API's own listener, and there is none`},
 		{"whitelist", "rate_limiting:\n  whitelist: [10.0.0.0/33]\n", `config.yaml:2:15: rate_limiting.whitelist[0]: invalid IP address or CIDR "10.0.0.0/33"`},
 		{"redis without url", "rate_limiting:\n  storage: redis\n", `config.yaml:2:3: rate_limiting.redis_url: redis_url is required when storage is redis`},
 		{"redis url", "rate_limiting:\n  redis_url: \"http://u:secret@h\"\n", `config.yaml:2:14: rate_limiting.redis_url: invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)`},
@@ -1068,7 +1078,7 @@ func TestExample(t *testing.T) {
 func yamlPaths(t reflect.Type, base string) []string {
 	var out []string
 	for f := range t.Fields() {
-		tag := f.Tag.Get("yaml")
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if tag == "" || tag == "-" {
 			continue
 		}
@@ -1092,7 +1102,7 @@ func TestRedacted(t *testing.T) {
 	src := `backends:
   - {name: a, url: http://a, api_key: sk-secret}
   - name: b
-    url: http://b
+    url: http://user:hunter2@b:8000/v1
     model_configs: [{id: m, aliases: [n], metadata: {limits: {context: 8}, tags: [x]}}]
 fallbacks: {m: [n2]}
 api_keys:
@@ -1112,6 +1122,8 @@ rate_limiting:
 	}{
 		{"backend api_key", r.Backends[0].APIKey, "****"},
 		{"empty backend api_key stays empty", r.Backends[1].APIKey, ""},
+		{"backend url user information", r.Backends[1].URL, "http://****@b:8000/v1"},
+		{"backend url without user information kept", r.Backends[0].URL, "http://a"},
 		{"client key", r.APIKeys.Keys[0].Key, "****"},
 		{"client key id kept", r.APIKeys.Keys[0].ID, "c1"},
 		{"admin token", r.Admin.Auth.Token, "****"},

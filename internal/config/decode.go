@@ -49,6 +49,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			d.mapping(n, p, "metrics", fields{
 				"enabled":  d.boolean(&c.Metrics.Enabled),
 				"endpoint": d.str(&c.Metrics.Endpoint),
+				"listener": d.normalized(&c.Metrics.Listener, lower),
 			})
 		},
 	})
@@ -357,7 +358,7 @@ func (d *decoder) mergeAliases(c *Config) {
 				if have, ok := c.ModelAliases[alias]; ok {
 					if have != m.ID {
 						d.errs = append(d.errs, d.diagAt(from, fmt.Sprintf(
-							"%s: alias %q already refers to model %q, not %q", from, alias, have, m.ID)))
+							"%s: alias %s already refers to model %s, not %s", from, quote(alias), quote(have), quote(m.ID))))
 					}
 					continue
 				}

@@ -55,7 +55,7 @@ server:
     allowed_headers: [Authorization, Content-Type, Accept, X-Api-Key, Api-Key, X-Request-Id, X-Session-Id,
       OpenAI-Organization, OpenAI-Project, OpenAI-Beta, "X-Stainless-*"]
     allow_credentials: false
-    max_age: 10m                        # how long browsers cache a preflight answer
+    max_age: 10m                        # how long browsers cache a preflight answer (0: no header, their default)
 
 # The inference servers (example; default: none).
 backends:
@@ -63,7 +63,9 @@ backends:
     # openai (default) | vllm | llamacpp | lmstudio | localai | ollama
     # ("generic" and "openai_compatible" mean openai; anthropic and gemini: not yet)
     type: vllm
-    url: http://127.0.0.1:8000          # required; http or https
+    # required; http or https. user:password@ in it (percent-encoded) is
+    # sent as basic auth unless api_key is set, and is never shown.
+    url: http://127.0.0.1:8000
     api_key: "${VLLM_API_KEY:-}"        # sent as a bearer token; empty: none
     org_id: ""                          # sent as OpenAI-Organization; empty: none
     weight: 1                           # share for WeightedRoundRobin; at least 1
@@ -77,8 +79,11 @@ backends:
     # Per-backend overrides of the global request, retry (also spelled
     # retry_override), circuit_breaker and health_checks (also health_check)
     # blocks. Only the keys written here change; the rest keep the global value.
+    # request.max_retries, retry.max_attempts, the retry.budget_* keys and
+    # health_checks.panic_threshold apply to a whole request or the whole
+    # router: they are set in the global blocks only (here: a warning).
     request: { first_token_timeout: 60s }
-    retry: { max_attempts: 2 }
+    retry: { base_delay: 100ms }
     circuit_breaker: { failure_threshold: 3 }
     health_checks: { endpoint: /health }
   - name: ollama-local
@@ -105,11 +110,11 @@ fallback:
   fallback_chains: {}
 
 cache:
-  model_cache_ttl: 60s                  # how often discovered model lists are refreshed (0: 60s)
+  model_cache_ttl: 60s                  # how often discovered model lists are refreshed; positive
 
 # Timeouts and retries. Every duration may be 0 for "no limit".
 request:
-  timeout: 180s                         # the whole request, retries included
+  timeout: 180s                         # the whole request, retries included (in a backend's block: each attempt on it)
   connect_timeout: 5s                   # connecting to a backend
   first_token_timeout: 30s              # per attempt, until the first token (or whole body)
   idle_timeout: 60s                     # longest gap between two stream events
@@ -119,8 +124,10 @@ request:
 # Attempts per request = min(max_attempts, 1 + request.max_retries).
 retry:
   max_attempts: 3                       # attempts, the first included
-  base_delay: 50ms                      # delay before the first retry
-  max_delay: 5s                         # cap on the delay
+  base_delay: 50ms                      # delay before the first retry (0: at once)
+  # cap on the delay, and the longest Retry-After the router waits out itself
+  # (0, only with base_delay 0: retry at once, never wait out a Retry-After)
+  max_delay: 5s
   exponential_backoff: true             # double the delay after each retry
   jitter: true                          # randomise each delay
   budget_ratio: 0.2                     # retries are at most this fraction of requests...
@@ -133,22 +140,22 @@ circuit_breaker:
   enabled: true
   failure_threshold: 5                  # consecutive failures that open it (0: off)
   failure_rate_threshold: 0.5           # or this failure rate within window (0: off)...
-  minimum_requests: 20                  # ...once window holds this many calls
-  window: 30s
-  timeout: 30s                          # first open duration
-  max_timeout: 300s                     # cap as the open duration grows
+  minimum_requests: 20                  # ...once window holds this many calls (0: from the first)
+  window: 30s                           # positive unless failure_rate_threshold is 0
+  timeout: 30s                          # first open duration (0: probes at once)
+  max_timeout: 300s                     # cap as the open duration grows; at least timeout
   backoff: exponential                  # constant | exponential | equal_jitter | full_jitter
   half_open_max_requests: 1             # probes in flight while half-open
   half_open_success_threshold: 1        # successful probes that close it
 
 health_checks:
   enabled: true
-  interval: 30s
-  timeout: 10s
+  interval: 30s                         # positive when enabled
+  timeout: 10s                          # per probe and per model discovery; positive
   unhealthy_threshold: 3                # consecutive failures that mark a backend down
   healthy_threshold: 2                  # consecutive successes that mark it ready again
   endpoint: ""                          # empty: /v1/models (ollama: /api/tags)
-  warmup_check_interval: 1s             # probe interval while a backend answers 503 (loading)
+  warmup_check_interval: 1s             # probe interval while a backend answers 503 (loading); positive when enabled
   max_warmup_duration: 300s             # then it is marked down (0: no limit)
   # When fewer than this fraction of a model's backends are healthy, health is
   # ignored for that model and traffic spreads over all of them (breakers
@@ -207,7 +214,11 @@ rate_limiting:
 
 metrics:
   enabled: true
-  endpoint: /metrics
+  endpoint: /metrics                    # not under /admin
+  # main: the public listener (server.bind_address). admin: the admin API's
+  # own listener (admin.bind_address, which must be set), without admin
+  # authentication, and no longer on the public listener.
+  listener: main
 
 # continuum-router settings accepted but not supported yet (each is a
 # warning): model_metadata_file, global_prompts, files, tracing, timeouts,

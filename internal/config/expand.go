@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -9,7 +10,8 @@ import (
 // and $$ with a literal $. A $ followed by anything else is kept as is.
 // The default is itself expanded and is used when VAR is unset or empty.
 // unset lists, in order, the variables referenced without a default that
-// are not set; they expand to "".
+// are not set; they expand to "". Errors do not quote s, which may be a
+// secret: the caller adds it where it may.
 func expand(s string, lookup func(string) (string, bool)) (out string, unset []string, err error) {
 	if !strings.Contains(s, "$") {
 		return s, nil, nil
@@ -28,11 +30,11 @@ func expand(s string, lookup func(string) (string, bool)) (out string, unset []s
 		case '{':
 			end := closingBrace(s, i+2)
 			if end < 0 {
-				return "", nil, fmt.Errorf("unterminated \"${\" in %q", s)
+				return "", nil, errors.New(`unterminated "${"`)
 			}
 			name, def, hasDef := strings.Cut(s[i+2:end], ":-")
 			if !validVarName(name) {
-				return "", nil, fmt.Errorf("invalid environment variable name %q in %q", name, s)
+				return "", nil, fmt.Errorf("invalid environment variable name %s", quote(name))
 			}
 			v, ok := lookup(name)
 			switch {

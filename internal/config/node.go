@@ -109,7 +109,7 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 		}
 		if first, dup := seen[k.Value]; dup {
 			p := pathKey(path, k.Value)
-			d.errorf(k, p, "duplicate key %q (first defined at line %d)", k.Value, first.Line)
+			d.errorf(k, p, "duplicate key %s (first defined at line %d)", quote(k.Value), first.Line)
 			continue
 		}
 		seen[k.Value] = k
@@ -172,6 +172,11 @@ func (d *decoder) mapping(n *yaml.Node, path, block string, fs fields) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		if looksSecret(e.key) {
+			// A secret written as a key: name the block, not the key.
+			d.errs = append(d.errs, d.diag(e.keyNode, path, prefixed(path, "unknown key "+quote(e.key))))
+			continue
+		}
 		d.errs = append(d.errs, d.diag(e.keyNode, p, fmt.Sprintf("unknown key %q%s", p, didYouMean(e.key, keys))))
 	}
 }
@@ -207,7 +212,12 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	}
 	v, unset, err := expand(n.Value, d.lookup)
 	if err != nil {
-		d.errorf(n, path, "%v", err)
+		// The text of a secret setting is never quoted, even unexpanded.
+		if secretPath(path) {
+			d.errorf(n, path, "%v", err)
+		} else {
+			d.errorf(n, path, "%v in %s", err, quote(n.Value))
+		}
 		return "", false
 	}
 	for _, name := range unset {
@@ -243,7 +253,8 @@ func (d *decoder) normalized(dst *string, norm func(string) string) decodeFunc {
 func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // parsed returns a decodeFunc that parses a scalar with parse into *dst,
-// reporting format (with the value as its %q argument) when parse fails.
+// reporting format (with the value, quoted or masked by quote, as its %s
+// argument) when parse fails.
 func parsed[T any](d *decoder, dst *T, parse func(string) (T, error), format string) decodeFunc {
 	return func(n *yaml.Node, path string) {
 		v, ok := d.typed(n, path)
@@ -252,7 +263,7 @@ func parsed[T any](d *decoder, dst *T, parse func(string) (T, error), format str
 		}
 		x, err := parse(v)
 		if err != nil {
-			d.errorf(n, path, format, v)
+			d.errorf(n, path, format, quote(v))
 			return
 		}
 		*dst = x
@@ -268,34 +279,34 @@ func (d *decoder) integer(dst *int) decodeFunc {
 			err = errOutOfRange
 		}
 		return int(i), err
-	}, "invalid integer %q")
+	}, "invalid integer %s")
 }
 
 func (d *decoder) float(dst *float64) decodeFunc {
-	return parsed(d, dst, parseFloat, "invalid number %q")
+	return parsed(d, dst, parseFloat, "invalid number %s")
 }
 
 func (d *decoder) boolean(dst *bool) decodeFunc {
-	return parsed(d, dst, parseBool, "invalid boolean %q (use true or false)")
+	return parsed(d, dst, parseBool, "invalid boolean %s (use true or false)")
 }
 
 func (d *decoder) duration(dst *time.Duration) decodeFunc {
-	return parsed(d, dst, parseDuration, "invalid duration %q (use e.g. 500ms, 30s, 5m)")
+	return parsed(d, dst, parseDuration, "invalid duration %s (use e.g. 500ms, 30s, 5m)")
 }
 
 func (d *decoder) size(dst *int64) decodeFunc {
-	return parsed(d, dst, parseSize, "invalid size %q (use e.g. 1024, 512KiB, 10MB, 32MiB)")
+	return parsed(d, dst, parseSize, "invalid size %s (use e.g. 1024, 512KiB, 10MB, 32MiB)")
 }
 
 func (d *decoder) fileMode(dst *uint32) decodeFunc {
 	return parsed(d, dst, func(v string) (uint32, error) {
 		m, err := strconv.ParseUint(strings.TrimSpace(v), 0, 32)
 		return uint32(m), err
-	}, "invalid file mode %q (use octal, e.g. 0o660)")
+	}, "invalid file mode %s (use octal, e.g. 0o660)")
 }
 
 func (d *decoder) timestamp(dst *time.Time) decodeFunc {
-	return parsed(d, dst, parseTime, "invalid time %q (use RFC 3339, e.g. 2025-12-31T23:59:59Z)")
+	return parsed(d, dst, parseTime, "invalid time %s (use RFC 3339, e.g. 2025-12-31T23:59:59Z)")
 }
 
 // strings decodes a list of strings; it replaces the default list.

@@ -92,7 +92,7 @@ func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
 }
 
 func (d *decoder) diag(n *yaml.Node, path, msg string) Diagnostic {
-	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	dg := Diagnostic{File: d.file, Path: path, Msg: maskSecrets(msg)}
 	if n != nil {
 		dg.Line, dg.Col = n.Line, n.Column
 	}
@@ -167,7 +167,7 @@ func (d *decoder) syntaxError(err error) {
 		dg.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	dg.Msg = "invalid YAML: " + msg
+	dg.Msg = "invalid YAML: " + maskSecrets(msg)
 	d.errs = append(d.errs, dg)
 }
 
@@ -184,6 +184,12 @@ func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 			d.warns = append(d.warns, Diagnostic{File: d.file, Path: "backends",
 				Msg: "no backends are configured; every request will fail until some are added"})
 		}
+		for i, b := range c.Backends {
+			if b.APIKey != "" && hasUserinfo(b.URL) {
+				p := pathKey(pathIndex("backends", i), "url")
+				d.warns = append(d.warns, d.diagAt(p, p+": the URL's user name and password are not sent: api_key is set, and its bearer token wins"))
+			}
+		}
 		if c.APIKeys.Mode == "blocking" && len(c.APIKeys.Keys) == 0 && c.APIKeys.File == "" {
 			d.warns = append(d.warns, d.diagAt("api_keys.mode",
 				"api_keys.mode: blocking with no keys configured; every /v1 request will be refused"))
@@ -193,6 +199,7 @@ func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 				d.errs = append(d.errs, v)
 			}
 		}
+		d.globalOnlyWarnings(c)
 	}
 	sortDiagnostics(d.warns)
 	if len(d.errs) > 0 {
@@ -200,6 +207,55 @@ func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 		return nil, d.warns, ErrorList(d.errs)
 	}
 	return c, d.warns, nil
+}
+
+// globalOnly lists the settings of a backend's override blocks that only
+// the global block sets: they apply to a whole request, or to the whole
+// router, not to one backend. The value says why.
+var globalOnly = []struct {
+	key, why string
+	same     func(c *Config, b *Backend) bool // the backend's value is the global one
+}{
+	{".request.max_retries", "attempts are counted per request",
+		func(c *Config, b *Backend) bool { return b.Request.MaxRetries == c.Request.MaxRetries }},
+	{".retry.max_attempts", "attempts are counted per request",
+		func(c *Config, b *Backend) bool { return b.Retry.MaxAttempts == c.Retry.MaxAttempts }},
+	{".retry.budget_ratio", "the retry budget is shared by all backends",
+		func(c *Config, b *Backend) bool { return b.Retry.BudgetRatio == c.Retry.BudgetRatio }},
+	{".retry.budget_min_per_second", "the retry budget is shared by all backends",
+		func(c *Config, b *Backend) bool { return b.Retry.BudgetMinPerSecond == c.Retry.BudgetMinPerSecond }},
+	{".retry.budget_window", "the retry budget is shared by all backends",
+		func(c *Config, b *Backend) bool { return b.Retry.BudgetWindow == c.Retry.BudgetWindow }},
+	{".health_checks.panic_threshold", "panic mode is decided per model",
+		func(c *Config, b *Backend) bool {
+			return b.HealthChecks.PanicThreshold == c.HealthChecks.PanicThreshold
+		}},
+}
+
+// globalOnlyWarnings warns about each globalOnly setting written in a
+// backend's block with a value other than the global one: it has no effect.
+func (d *decoder) globalOnlyWarnings(c *Config) {
+	for i := range c.Backends {
+		for _, g := range globalOnly {
+			p := d.written(pathIndex("backends", i) + g.key)
+			if _, ok := d.src.pos[p]; !ok || g.same(c, &c.Backends[i]) || d.coveredByError(p) {
+				continue
+			}
+			d.warns = append(d.warns, d.diagAt(p, fmt.Sprintf(
+				"%s: has no effect in a backend's block (%s); set it in the global block", p, g.why)))
+		}
+	}
+}
+
+// written returns the path a setting was written at: its logical path with
+// synonyms (retry_override, health_check) resolved.
+func (d *decoder) written(logical string) string {
+	for q := logical; q != ""; q = parentPath(q) {
+		if r, ok := d.src.rename[q]; ok {
+			return r + logical[len(q):]
+		}
+	}
+	return logical
 }
 
 // coveredByError reports whether a decoding error was already reported for
@@ -216,7 +272,7 @@ func (d *decoder) coveredByError(path string) bool {
 
 // diagAt returns a diagnostic located where path was recorded.
 func (d *decoder) diagAt(path, msg string) Diagnostic {
-	dg := Diagnostic{File: d.file, Path: path, Msg: msg}
+	dg := Diagnostic{File: d.file, Path: path, Msg: maskSecrets(msg)}
 	if p, ok := d.src.pos[path]; ok {
 		dg.File, dg.Line, dg.Col = p.file, p.line, p.col
 	}

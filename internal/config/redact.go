@@ -11,13 +11,15 @@ import (
 const RedactedValue = "****"
 
 // Redacted returns a deep copy of c with every secret replaced by
-// RedactedValue: backend API keys, client API keys, rate-limit bypass keys,
-// the admin token and password, and the password in the Redis URL. Empty
+// RedactedValue: backend API keys and the user information of backend
+// URLs (http://****@host), client API keys, rate-limit bypass keys, the
+// admin token and password, and the password in the Redis URL. Empty
 // secrets stay empty, so that "not set" remains visible. c is not modified.
 func (c *Config) Redacted() *Config {
 	r := c.clone()
 	for i := range r.Backends {
 		r.Backends[i].APIKey = redact(r.Backends[i].APIKey)
+		r.Backends[i].URL = maskURL(r.Backends[i].URL)
 	}
 	for i := range r.APIKeys.Keys {
 		r.APIKeys.Keys[i].Key = redact(r.APIKeys.Keys[i].Key)

@@ -37,7 +37,7 @@ type validator struct {
 // Backend.Retry's "backends[0].retry").
 func (v *validator) errorf(path, format string, args ...any) {
 	display, pos, ok := v.c.locate(path)
-	d := Diagnostic{File: v.c.File, Path: display, Msg: prefixed(display, fmt.Sprintf(format, args...))}
+	d := Diagnostic{File: v.c.File, Path: display, Msg: maskSecrets(prefixed(display, fmt.Sprintf(format, args...)))}
 	if ok {
 		d.File, d.Line, d.Col = pos.file, pos.line, pos.col
 	}
@@ -105,19 +105,19 @@ func (c *Config) validate() []Diagnostic {
 		if strings.Contains(c.SelectionStrategy, "_") || c.SelectionStrategy == strings.ToLower(c.SelectionStrategy) {
 			names = snakeStrategies
 		}
-		v.errorf("selection_strategy", "unknown selection strategy %q%s", c.SelectionStrategy, didYouMean(c.SelectionStrategy, names))
+		v.errorf("selection_strategy", "unknown selection strategy %s%s", quote(c.SelectionStrategy), didYouMean(c.SelectionStrategy, names))
 	}
 	v.aliases()
 	v.fallbacks()
-	v.nonNegative("cache.model_cache_ttl", c.Cache.ModelCacheTTL)
+	if c.Cache.ModelCacheTTL <= 0 {
+		v.errorf("cache.model_cache_ttl", "must be positive (got %s): discovered model lists are refreshed this often", c.Cache.ModelCacheTTL)
+	}
 	v.enum("logging.level", canonicalLevel(c.Logging.Level), "log level", logLevels)
 	v.enum("logging.format", canonicalFormat(c.Logging.Format), "log format", logFormats)
 	v.apiKeys()
 	v.admin()
 	v.rateLimiting()
-	if !strings.HasPrefix(c.Metrics.Endpoint, "/") {
-		v.errorf("metrics.endpoint", "must start with \"/\" (got %q)", c.Metrics.Endpoint)
-	}
+	v.metrics()
 	return v.ds
 }
 
@@ -125,7 +125,7 @@ func (c *Config) validate() []Diagnostic {
 
 func (v *validator) enum(path, value, what string, valid []string) {
 	if !slices.Contains(valid, value) {
-		v.errorf(path, "unknown %s %q%s", what, value, didYouMean(value, valid))
+		v.errorf(path, "unknown %s %s%s", what, quote(value), didYouMean(value, valid))
 	}
 }
 
@@ -153,7 +153,7 @@ func checkAddress(a string) error {
 		return fmt.Errorf("%w (use host:port or unix:/path)", err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		return fmt.Errorf("port %s is not a number from 0 to 65535", quote(port))
 	}
 	return nil
 }
@@ -177,9 +177,9 @@ func (v *validator) server() {
 	for i, a := range s.BindAddress {
 		p := pathIndex("server.bind_address", i)
 		if err := checkAddress(a); err != nil {
-			v.errorf(p, "invalid address %q: %v", a, err)
+			v.errorf(p, "invalid address %s: %v", quote(a), err)
 		} else if j := slices.Index(s.BindAddress[:i], a); j >= 0 {
-			v.errorf(p, "address %q is listed twice%s", a, v.firstDefined(pathIndex("server.bind_address", j), p))
+			v.errorf(p, "address %s is listed twice%s", quote(a), v.firstDefined(pathIndex("server.bind_address", j), p))
 		}
 	}
 	if s.SocketMode > 0o777 {
@@ -205,17 +205,17 @@ func (v *validator) server() {
 		}
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			v.errorf(pathIndex("server.cors.allowed_origins", i), "invalid origin %q (use \"*\" or scheme://host[:port])", o)
+			v.errorf(pathIndex("server.cors.allowed_origins", i), "invalid origin %s (use \"*\" or scheme://host[:port])", quote(o))
 		}
 	}
 	for i, m := range s.CORS.AllowedMethods {
 		if m == "" || strings.ContainsAny(m, " \t,") {
-			v.errorf(pathIndex("server.cors.allowed_methods", i), "invalid method %q", m)
+			v.errorf(pathIndex("server.cors.allowed_methods", i), "invalid method %s", quote(m))
 		}
 	}
 	for i, h := range s.CORS.AllowedHeaders {
 		if h == "" || strings.ContainsAny(h, " \t,:") {
-			v.errorf(pathIndex("server.cors.allowed_headers", i), "invalid header name %q", h)
+			v.errorf(pathIndex("server.cors.allowed_headers", i), "invalid header name %s", quote(h))
 		}
 	}
 	v.nonNegative("server.cors.max_age", s.CORS.MaxAge)
@@ -244,7 +244,7 @@ func (v *validator) backends() {
 		case b.Name == "":
 			v.errorf(pathKey(p, "name"), "name is required")
 		case dup:
-			v.errorf(pathKey(p, "name"), "duplicate backend name %q%s", b.Name, v.firstDefined(pathKey(pathIndex("backends", j), "name"), pathKey(p, "name")))
+			v.errorf(pathKey(p, "name"), "duplicate backend name %s%s", quote(b.Name), v.firstDefined(pathKey(pathIndex("backends", j), "name"), pathKey(p, "name")))
 		default:
 			names[b.Name] = i
 		}
@@ -255,9 +255,9 @@ func (v *validator) backends() {
 				valid[i] = string(t)
 			}
 			if slices.Contains(unsupportedBackendTypes, b.Type) {
-				v.errorf(pathKey(p, "type"), "backend type %q is not supported yet (supported: %s)", b.Type, strings.Join(valid, ", "))
+				v.errorf(pathKey(p, "type"), "backend type %s is not supported yet (supported: %s)", quote(b.Type), strings.Join(valid, ", "))
 			} else {
-				v.errorf(pathKey(p, "type"), "unknown backend type %q%s", b.Type, didYouMean(b.Type, valid))
+				v.errorf(pathKey(p, "type"), "unknown backend type %s%s", quote(b.Type), didYouMean(b.Type, valid))
 			}
 		}
 		if b.Weight < 1 {
@@ -274,7 +274,7 @@ func (v *validator) backends() {
 				case a == "":
 					v.errorf(pathIndex(pathKey(mp, "aliases"), k), "alias must not be empty")
 				case a == m.ID:
-					v.errorf(pathIndex(pathKey(mp, "aliases"), k), "alias %q is the model's own id", a)
+					v.errorf(pathIndex(pathKey(mp, "aliases"), k), "alias %s is the model's own id", quote(a))
 				}
 			}
 		}
@@ -297,21 +297,44 @@ func (v *validator) backendURL(path, raw string) {
 		v.errorf(path, "url is required")
 		return
 	}
+	// The URL may hold a password, and a key pasted here is a secret:
+	// quoteURL masks both, and url.Parse's own messages, which quote parts
+	// of the URL, are used only when they cannot hold either.
+	shown := quoteURL(raw)
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
+		v.errorf(path, "invalid URL %s: %s", shown, urlProblem(raw, err))
+	case !slices.Contains(httpSchemes, u.Scheme):
+		v.errorf(path, "invalid URL %s: the scheme must be http or https", shown)
+	case u.Host == "":
+		v.errorf(path, "invalid URL %s: no host", shown)
+	case u.RawQuery != "" || u.Fragment != "":
+		v.errorf(path, "invalid URL %s: a base URL has no query or fragment", shown)
+	}
+}
+
+// urlProblem says why raw does not parse, without quoting a secret: err
+// comes from url.Parse(raw).
+func urlProblem(raw string, err error) string {
+	detail := func(err error) string {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		v.errorf(path, "invalid URL %q: %v", raw, err)
-	case !slices.Contains(httpSchemes, u.Scheme):
-		v.errorf(path, "invalid URL %q: the scheme must be http or https", raw)
-	case u.Host == "":
-		v.errorf(path, "invalid URL %q: no host", raw)
-	case u.RawQuery != "" || u.Fragment != "":
-		v.errorf(path, "invalid URL %q: a base URL has no query or fragment", raw)
+		return err.Error()
 	}
+	masked := maskURL(raw)
+	switch {
+	case masked != raw:
+		if _, merr := url.Parse(masked); merr != nil {
+			return detail(merr)
+		}
+		return "the user information is malformed (percent-encode reserved characters such as @ : / # ? in the password)"
+	case looksSecret(raw):
+		return "not a URL"
+	}
+	return detail(err)
 }
 
 // modelList checks a list of model names: not empty, no repeats.
@@ -321,7 +344,7 @@ func (v *validator) modelList(path string, models []string) {
 		case m == "":
 			v.errorf(pathIndex(path, i), "model name must not be empty")
 		case slices.Contains(models[:i], m):
-			v.errorf(pathIndex(path, i), "model %q is listed twice", m)
+			v.errorf(pathIndex(path, i), "model %s is listed twice", quote(m))
 		}
 	}
 }
@@ -372,7 +395,7 @@ func validateBreaker(b BreakerConfig, report func(field, msg string)) {
 		report("max_timeout", fmt.Sprintf("must be at least timeout (got %s < %s)", b.MaxTimeout, b.Timeout))
 	}
 	if !slices.Contains(backoffKinds, strings.ToLower(b.Backoff)) {
-		report("backoff", fmt.Sprintf("unknown backoff %q%s", b.Backoff, didYouMean(b.Backoff, backoffKinds)))
+		report("backoff", fmt.Sprintf("unknown backoff %s%s", quote(b.Backoff), didYouMean(b.Backoff, backoffKinds)))
 	}
 	if b.HalfOpenMaxRequests < 1 {
 		report("half_open_max_requests", fmt.Sprintf("must be at least 1 (got %d)", b.HalfOpenMaxRequests))
@@ -392,7 +415,14 @@ func validateHealth(h HealthConfig, report func(field, msg string)) {
 		}
 	}
 	positive("interval", h.Interval)
-	positive("timeout", h.Timeout)
+	// The timeout also bounds model discovery, which runs whether or not
+	// health checks are enabled.
+	switch {
+	case h.Timeout < 0:
+		report("timeout", fmt.Sprintf("must not be negative (got %s)", h.Timeout))
+	case h.Timeout == 0:
+		report("timeout", "must be positive (it bounds every probe and every model discovery)")
+	}
 	positive("warmup_check_interval", h.WarmupCheckInterval)
 	negative(report, "max_warmup_duration", h.MaxWarmupDuration)
 	if h.UnhealthyThreshold < 1 {
@@ -402,7 +432,7 @@ func validateHealth(h HealthConfig, report func(field, msg string)) {
 		report("healthy_threshold", fmt.Sprintf("must be at least 1 (got %d)", h.HealthyThreshold))
 	}
 	if h.Endpoint != "" && !strings.HasPrefix(h.Endpoint, "/") {
-		report("endpoint", fmt.Sprintf("must start with \"/\" (got %q)", h.Endpoint))
+		report("endpoint", fmt.Sprintf("must start with \"/\" (got %s)", quote(h.Endpoint)))
 	}
 	fraction(report, "panic_threshold", h.PanicThreshold)
 }
@@ -431,10 +461,10 @@ func (v *validator) aliases() {
 			v.errorf(p, "alias must not be empty")
 			continue
 		case target == "":
-			v.errorf(p, "alias %q refers to no model", alias)
+			v.errorf(p, "alias %s refers to no model", quote(alias))
 			continue
 		case target == alias:
-			v.errorf(p, "alias %q refers to itself", alias)
+			v.errorf(p, "alias %s refers to itself", quote(alias))
 			continue
 		}
 		// Follow the chain; a cycle is reported once, at its first alias
@@ -475,9 +505,9 @@ func (v *validator) fallbacks() {
 			case f == "":
 				v.errorf(pathIndex(p, i), "model name must not be empty")
 			case f == model:
-				v.errorf(pathIndex(p, i), "the fallback chain of %q refers to %q itself", model, model)
+				v.errorf(pathIndex(p, i), "the fallback chain of %s refers to %s itself", quote(model), quote(model))
 			case slices.Contains(chain[:i], f):
-				v.errorf(pathIndex(p, i), "model %q is listed twice", f)
+				v.errorf(pathIndex(p, i), "model %s is listed twice", quote(f))
 			}
 		}
 	}
@@ -501,13 +531,13 @@ func (v *validator) apiKeys() {
 			keys[k.Key] = i
 		}
 		if j, dup := ids[k.ID]; dup && k.ID != "" {
-			v.errorf(pathKey(p, "id"), "duplicate key id %q%s", k.ID, v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "id"), pathKey(p, "id")))
+			v.errorf(pathKey(p, "id"), "duplicate key id %s%s", quote(k.ID), v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "id"), pathKey(p, "id")))
 		} else if k.ID != "" {
 			ids[k.ID] = i
 		}
 		for j, s := range k.Scopes {
 			if !slices.Contains(apiKeyScopes, s) {
-				v.errorf(pathIndex(pathKey(p, "scopes"), j), "unknown scope %q%s", s, didYouMean(s, apiKeyScopes))
+				v.errorf(pathIndex(pathKey(p, "scopes"), j), "unknown scope %s%s", quote(s), didYouMean(s, apiKeyScopes))
 			}
 		}
 		v.rate(pathKey(p, "rate_limit"), k.RateLimit)
@@ -528,9 +558,9 @@ func (v *validator) admin() {
 	a := v.c.Admin
 	if a.BindAddress != "" {
 		if err := checkAddress(a.BindAddress); err != nil {
-			v.errorf("admin.bind_address", "invalid address %q: %v", a.BindAddress, err)
+			v.errorf("admin.bind_address", "invalid address %s: %v", quote(a.BindAddress), err)
 		} else if slices.Contains(v.c.Server.BindAddress, a.BindAddress) {
-			v.errorf("admin.bind_address", "%q is also in server.bind_address; leave admin.bind_address empty to serve the admin API there", a.BindAddress)
+			v.errorf("admin.bind_address", "%s is also in server.bind_address; leave admin.bind_address empty to serve the admin API there", quote(a.BindAddress))
 		}
 	}
 	method := strings.ToLower(a.Auth.Method)
@@ -553,6 +583,20 @@ func (v *validator) admin() {
 	}
 }
 
+func (v *validator) metrics() {
+	m := v.c.Metrics
+	switch {
+	case !strings.HasPrefix(m.Endpoint, "/"):
+		v.errorf("metrics.endpoint", "must start with \"/\" (got %s)", quote(m.Endpoint))
+	case m.Endpoint == "/admin" || strings.HasPrefix(m.Endpoint, "/admin/"):
+		v.errorf("metrics.endpoint", "%s is under /admin, the admin API's paths; choose another path", quote(m.Endpoint))
+	}
+	v.enum("metrics.listener", strings.ToLower(m.Listener), "metrics listener", metricsOn)
+	if strings.ToLower(m.Listener) == MetricsOnAdmin && v.c.Admin.BindAddress == "" {
+		v.errorf("metrics.listener", "admin needs admin.bind_address: metrics move to the admin API's own listener, and there is none")
+	}
+}
+
 func (v *validator) rateLimiting() {
 	r := v.c.RateLimiting
 	storage := strings.ToLower(r.Storage)
@@ -572,12 +616,12 @@ func (v *validator) rateLimiting() {
 	v.rate("rate_limiting.limits.global", r.Limits.Global)
 	for i, s := range r.Whitelist {
 		if !checkIPOrCIDR(s) {
-			v.errorf(pathIndex("rate_limiting.whitelist", i), "invalid IP address or CIDR %q", s)
+			v.errorf(pathIndex("rate_limiting.whitelist", i), "invalid IP address or CIDR %s", quote(s))
 		}
 	}
 	for i, s := range r.TrustedProxies {
 		if !checkIPOrCIDR(s) {
-			v.errorf(pathIndex("rate_limiting.trusted_proxies", i), "invalid IP address or CIDR %q", s)
+			v.errorf(pathIndex("rate_limiting.trusted_proxies", i), "invalid IP address or CIDR %s", quote(s))
 		}
 	}
 	for i, k := range r.BypassKeys {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,30 @@ func canonicalBackendType(s string) (string, bool) {
 // Continuum does not yet.
 var unsupportedBackendTypes = []string{"anthropic", "gemini"}
 
+// CanonicalLogLevel returns the canonical form of a log level as accepted by
+// logging.level, --log-level and CONTINUUM_LOG_LEVEL: debug, info, warn or
+// error, in any case, with "warning" meaning warn and "trace" meaning debug.
+// ok is false for any other value.
+func CanonicalLogLevel(s string) (level string, ok bool) {
+	level = canonicalLevel(s)
+	return level, slices.Contains(logLevels, level)
+}
+
+// CanonicalLogFormat returns the canonical form of a log format as accepted
+// by logging.format, --log-format and CONTINUUM_LOG_FORMAT: text or json, in
+// any case, with "pretty" meaning text. ok is false for any other value.
+func CanonicalLogFormat(s string) (format string, ok bool) {
+	format = canonicalFormat(s)
+	return format, slices.Contains(logFormats, format)
+}
+
+// LogLevelsHelp and LogFormatsHelp describe the accepted values, for usage
+// messages.
+const (
+	LogLevelsHelp  = "debug, info, warn or error (also warning and trace)"
+	LogFormatsHelp = "text or json (also pretty, meaning text)"
+)
+
 // canonicalLevel maps a log level to debug, info, warn or error.
 func canonicalLevel(s string) string {
 	switch l := strings.ToLower(strings.TrimSpace(s)); l {
@@ -175,4 +200,5 @@ var (
 	apiKeyScopes = []string{"read", "write", "files", "admin"}
 	redisSchemes = []string{"redis", "rediss"}
 	httpSchemes  = []string{"http", "https"}
+	metricsOn    = []string{MetricsOnMain, MetricsOnAdmin}
 )

@@ -29,7 +29,8 @@ type Config struct {
 	// WarmupInterval is the probe interval while warming up. Zero means 1s.
 	WarmupInterval time.Duration
 	// MaxWarmup is how long a backend may stay warming up before it counts
-	// as down. Zero means 300s.
+	// as down. Zero means 300s; a negative MaxWarmup means no limit: a
+	// backend warms up for as long as it answers 503.
 	MaxWarmup time.Duration
 }
 
@@ -49,7 +50,7 @@ func (c Config) withDefaults() Config {
 	if c.WarmupInterval <= 0 {
 		c.WarmupInterval = time.Second
 	}
-	if c.MaxWarmup <= 0 {
+	if c.MaxWarmup == 0 {
 		c.MaxWarmup = 300 * time.Second
 	}
 	return c
@@ -118,7 +119,7 @@ func (t *Tracker) Config() Config {
 //     after UnhealthyThreshold consecutive non-OK results;
 //   - a down or warming backend becomes ready after HealthyThreshold
 //     consecutive OK results; a 503 moves a down backend to warming_up;
-//   - a backend warming up for longer than MaxWarmup becomes down.
+//   - a backend warming up for longer than MaxWarmup (unless negative) becomes down.
 func (t *Tracker) Observe(r Result) { t.observe(r, false) }
 
 // Passive feeds the outcome of a real request: ok for an answer, !ok for a
@@ -170,7 +171,7 @@ func (t *Tracker) observe(r Result, passive bool) {
 	if to == backend.WarmingUp {
 		if from != backend.WarmingUp {
 			t.warmingSince = now
-		} else if now.Sub(t.warmingSince) > t.cfg.MaxWarmup {
+		} else if t.cfg.MaxWarmup >= 0 && now.Sub(t.warmingSince) > t.cfg.MaxWarmup {
 			to = backend.Down
 		}
 	}

@@ -73,6 +73,31 @@ func TestWarmupExpires(t *testing.T) {
 	}
 }
 
+func TestWarmupWithoutLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		maxWarmup time.Duration
+		want      backend.Health
+	}{
+		{"negative: no limit", -1, backend.WarmingUp},
+		{"zero: the 300s default", 0, backend.Down},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := backend.NewState()
+			clk := clock.NewFake(time.Time{})
+			tr := NewTracker(st, Config{Enabled: true, MaxWarmup: tt.maxWarmup}, clk, nil)
+			tr.Observe(Warming)
+			for range 3 {
+				clk.Advance(1000 * time.Hour)
+				tr.Observe(Warming)
+			}
+			if got := st.Health(); got != tt.want {
+				t.Errorf("after 3000h of 503 answers: got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPassive(t *testing.T) {
 	tr, st, _, _ := newTracker(t, true)
 	tr.Passive(false)

@@ -79,8 +79,10 @@ type BreakerConfig struct {
 	// WindowBuckets is how many buckets Window is divided into. Zero (or
 	// negative) means 10.
 	WindowBuckets int
-	// Timeout is how long the breaker stays open the first time. Zero (or
-	// negative) means 30s.
+	// Timeout is how long the breaker stays open the first time. Zero means
+	// 30s. A negative Timeout means no open time at all: a breaker that
+	// opens turns half-open at once and lets its probes through, whatever
+	// MaxTimeout and Backoff say.
 	Timeout time.Duration
 	// MaxTimeout caps the open duration as it grows with re-opens. Zero (or
 	// negative) means 300s; a value below Timeout is raised to Timeout.
@@ -117,7 +119,7 @@ func DefaultBreakerConfig() BreakerConfig {
 }
 
 // withDefaults returns c with every zero (or out-of-range) field replaced by
-// its default.
+// its default. A negative Timeout is kept: it means no open time.
 func (c BreakerConfig) withDefaults() BreakerConfig {
 	if c.MinimumRequests <= 0 {
 		c.MinimumRequests = defaultMinimumRequests
@@ -128,7 +130,7 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 	if c.WindowBuckets <= 0 {
 		c.WindowBuckets = defaultWindowBuckets
 	}
-	if c.Timeout <= 0 {
+	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
 	}
 	if c.MaxTimeout <= 0 {
@@ -159,8 +161,8 @@ func (c BreakerConfig) backoff() Backoff {
 // the decay back to short open times.
 func (c BreakerConfig) maxLevel() int {
 	bo := c.backoff()
-	if bo.Kind == Constant {
-		return 0
+	if bo.Kind == Constant || bo.Base <= 0 {
+		return 0 // every open duration is the same (or none)
 	}
 	n := 0
 	for n < 63 && bo.ceiling(n) < bo.Max {

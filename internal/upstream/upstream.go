@@ -6,6 +6,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -159,15 +160,24 @@ type Client struct {
 
 // New returns a Client for b: a pooled HTTP/1.1 client for http:// URLs and
 // a net/http client (HTTP/2 capable) for https:// URLs. Requests carry the
-// backend's bearer key and, when orgID is set, the OpenAI-Organization header.
+// backend's bearer key, or, when it has none and b.URL holds user
+// information (http://user:password@host), that user and password as HTTP
+// basic authentication; and, when orgID is set, the OpenAI-Organization
+// header. The user information is never part of the request's URL.
 func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 	u, err := url.Parse(b.URL)
 	if err != nil {
-		return nil, fmt.Errorf("backend %s: parse url: %w", b.Name, err)
+		// url.Parse's error quotes the URL, which may hold a password.
+		return nil, fmt.Errorf("backend %s: the url does not parse", b.Name)
 	}
 	c := &Client{typ: b.Type}
-	if b.APIKey != "" {
+	switch {
+	case b.APIKey != "":
 		c.auth = append(c.auth, Field{"Authorization", "Bearer " + b.APIKey})
+	case u.User != nil:
+		password, _ := u.User.Password()
+		credentials := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + password))
+		c.auth = append(c.auth, Field{"Authorization", "Basic " + credentials})
 	}
 	if orgID != "" {
 		c.auth = append(c.auth, Field{"OpenAI-Organization", orgID})
