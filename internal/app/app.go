@@ -171,16 +171,16 @@ func New(opts Options) (*App, error) {
 		Seed:       opts.Seed,
 	})
 	a.server = server.New(serverOptions(opts.Config), serverSettings(opts.Config), server.Deps{
-		Forwarder:    a.proxy,
-		Catalog:      a.proxy,
-		Ready:        a.Ready,
-		Observer:     a,
-		Logger:       a.log,
-		Authenticate: a.authenticate,
-		RateLimit:    a.rateLimit,
-		ClientIP:     a.clientIP,
-		Gate:         a.guard.gate,
-		Extra:        a.serveExtra,
+		Forwarder: a.proxy,
+		Catalog:   a.proxy,
+		Ready:     a.Ready,
+		Observer:  a,
+		Logger:    a.log,
+		Admit:     a.admit,
+		Authorize: a.authorize,
+		ClientIP:  a.clientIP,
+		Gate:      a.guard.gate,
+		Extra:     a.serveExtra,
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
 	a.adminApart = opts.Config.Admin.BindAddress != ""
@@ -198,7 +198,7 @@ func serverOptions(c *config.Config) server.Options {
 func serverSettings(c *config.Config) server.Settings {
 	return server.Settings{
 		MaxBodySize: c.Server.MaxBodySize, ExposeBackend: c.Server.ExposeBackendHeader,
-		CORS: corsSettings(c.Server.CORS), MaxRetryAfter: c.Server.MaxRetryAfter,
+		CORS:               corsSettings(c.Server.CORS),
 		ClientWriteTimeout: c.Server.ClientWriteTimeout,
 	}
 }

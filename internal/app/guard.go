@@ -20,6 +20,8 @@ type guard struct {
 	proxies   atomic.Pointer[proxySettings]
 	gate      *limit.Concurrency
 	authCount atomic.Int32 // configured keys, for a startup note
+	// retryAfterCap is server.max_retry_after, as a time.Duration.
+	retryAfterCap atomic.Int64
 }
 
 type proxySettings struct {
@@ -113,40 +115,7 @@ func (a *App) installGuards(cfg *config.Config, authn *auth.Authenticator, lim *
 	a.guard.proxies.Store(proxies)
 	a.guard.gate.SetMax(cfg.Server.MaxConcurrentRequests)
 	a.guard.authCount.Store(int32(len(cfg.APIKeys.Keys)))
-}
-
-// authenticate implements server.Deps.Authenticate.
-func (a *App) authenticate(credential []byte) (server.Caller, error) {
-	p, err := a.guard.auth.Load().Authenticate(credential)
-	if err != nil {
-		reason := "invalid"
-		switch err {
-		case auth.ErrMissing:
-			reason = "missing"
-		case auth.ErrDisabled:
-			reason = "disabled"
-		case auth.ErrExpired:
-			reason = "expired"
-		}
-		return server.Caller{}, &server.AuthError{Reason: reason, Message: err.Error()}
-	}
-	if p.Anonymous() {
-		return server.Caller{}, nil
-	}
-	return server.Caller{KeyID: p.KeyID, Models: p, RatePerSecond: p.RatePerSecond, Burst: p.Burst}, nil
-}
-
-// rateLimit implements server.Deps.RateLimit.
-func (a *App) rateLimit(c *server.Caller, ip netip.Addr) server.RateDecision {
-	l := a.guard.limiter.Load()
-	if l == nil {
-		return server.RateDecision{Allowed: true}
-	}
-	d := l.Allow(c.KeyID, limit.Spec{RatePerSecond: c.RatePerSecond, Burst: c.Burst}, ip)
-	return server.RateDecision{
-		Allowed: d.Allowed, Limited: d.Scope != "", Scope: d.Scope,
-		Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter,
-	}
+	a.guard.retryAfterCap.Store(int64(cfg.Server.MaxRetryAfter))
 }
 
 // clientIP implements server.Deps.ClientIP.

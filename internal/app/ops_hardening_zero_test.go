@@ -6,6 +6,7 @@ package app
 // new duration or number without a case here fails it.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/health"
 	"github.com/continuumhq/continuum/internal/resilience"
 )
@@ -91,8 +93,8 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).RetryAfterCap; got != 0 {
 				t.Errorf("proxy Retry-After cap: got %s, want 0 (no cap)", got)
 			}
-			if got := serverSettings(z.a.cfg).MaxRetryAfter; got != 0 {
-				t.Errorf("listener Retry-After cap: got %s, want 0 (no cap)", got)
+			if got := z.a.guard.retryAfterCap.Load(); got != 0 {
+				t.Errorf("rate-limit Retry-After cap: got %d, want 0 (no cap)", got)
 			}
 		}},
 		"server.client_write_timeout": {check: func(t *testing.T, z zeroRouter) {
@@ -513,15 +515,14 @@ func retriesAllowed(z zeroRouter, requests int) int {
 // the rate limits let through.
 func allowedInARow(t *testing.T, z zeroRouter, key string, n int) int {
 	t.Helper()
-	caller, err := z.a.authenticate([]byte(key))
-	if err != nil {
-		t.Fatalf("authenticate: %v", err)
-	}
 	ip := netip.MustParseAddr("192.0.2.1")
 	allowed := 0
 	for range n {
-		c := caller
-		if d := z.a.rateLimit(&c, ip); d.Allowed {
+		c := &exchange.Call{API: exchange.ChatCompletions, Credential: []byte(key), ClientIP: ip, Record: &exchange.Record{}}
+		if err := z.a.authenticate(context.Background(), c); err != nil {
+			t.Fatalf("authenticate: %v", err)
+		}
+		if z.a.rateLimit(context.Background(), c) == nil {
 			allowed++
 		}
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +92,11 @@ type attempt struct {
 	// cannot); slowClient records why it was called.
 	abortWrite exchange.WriteAborter
 	slowClient error
+
+	// rl carries the answer to the client; openai is the relay of the
+	// common case, kept here to save an allocation.
+	rl     relay
+	openai passOpenAI
 }
 
 func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
@@ -107,6 +111,7 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	}
 	f.attempts++
 	a.f, a.t, a.permit, a.start = f, t, permit, f.p.clk.Now()
+	a.rl = &a.openai
 	a.ctx, a.cancel = context.WithCancelCause(f.parent)
 	t.Backend.State.Acquire()
 	if t.FirstTokenTimeout > 0 {
@@ -121,13 +126,13 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	f.hdr[1] = upstream.Field{Name: "X-Request-Id", Value: f.req.RequestID}
 	req := &f.ureq
 	*req = upstream.Request{
-		Path:    t.Sender.APIPath(f.req.Endpoint.Path()),
+		Path:    t.Sender.APIPath(openAIPath(f.req.API)),
 		Header:  f.hdr[:2],
 		Forward: f.req.Forward,
 		Body:    f.body(model),
 	}
-	if f.req.ClientIP != "" {
-		f.hdr[2] = upstream.Field{Name: "X-Forwarded-For", Value: f.req.ClientIP}
+	if f.req.ForwardedFor != "" {
+		f.hdr[2] = upstream.Field{Name: "X-Forwarded-For", Value: f.req.ForwardedFor}
 		req.Header = f.hdr[:3]
 	}
 	resp, err := t.Sender.Do(a.ctx, req)
@@ -281,10 +286,15 @@ func (a *attempt) readWhole(resp *upstream.Response) (*exchange.Response, *failu
 		}
 		return nil, a.fail(a.transportFailure(err))
 	}
+	body, u, err := a.rl.whole(body)
+	if err != nil {
+		return nil, a.fail(&failure{kind: "protocol", detail: "backend answer not understood: " + err.Error(),
+			message: "the backend sent a malformed answer", status: 502})
+	}
 	rec := a.f.rec
 	rec.TTFT = a.f.p.clk.Now().Sub(a.f.start)
-	if u, ok := openai.ParseUsage(body); ok {
-		rec.Prompt, rec.Completion, rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
+	if u.ok {
+		rec.Prompt, rec.Completion, rec.HasUsage = u.prompt, u.completion, true
 	}
 	a.t.Backend.State.ObserveLatency(a.f.p.clk.Now().Sub(a.start))
 	a.permit.Commit()
@@ -307,18 +317,17 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 			}
 			return nil, a.fail(a.transportFailure(err))
 		}
-		if ev.IsDone() {
+		var sig signal
+		held, sig = a.rl.event(held, ev, false)
+		switch {
+		case sig.failed:
+			resp.Body.Close()
+			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + sig.message,
+				message: "the backend sent an error event before any content", status: 502})
+		case sig.done:
 			resp.Body.Close()
 			return nil, a.fail(&failure{kind: "empty_stream", detail: "stream ended before any content", status: 502})
-		}
-		c := openai.InspectEvent(ev)
-		if c.Error {
-			resp.Body.Close()
-			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + c.Message,
-				message: "the backend sent an error event before any content", status: 502})
-		}
-		held = append(held, ev.Raw...)
-		if !c.Content {
+		case !sig.content:
 			continue
 		}
 		// Commit point.
@@ -327,19 +336,13 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 		a.f.rec.TTFT = now.Sub(a.f.start)
 		a.t.Backend.State.ObserveLatency(now.Sub(a.start))
 		a.permit.Commit()
-		if openai.MayHaveUsage(ev.Data) {
-			if u, ok := openai.ParseUsage(ev.Data); ok {
-				a.f.rec.Prompt, a.f.rec.Completion, a.f.rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
-			}
+		if sig.usage.ok {
+			a.f.rec.Prompt, a.f.rec.Completion, a.f.rec.HasUsage = sig.usage.prompt, sig.usage.completion, true
 		}
-		s := &stream{a: a, body: resp.Body, r: r, held: held, sawFinish: hasFinish(ev.Data)}
+		s := &stream{a: a, rl: a.rl, body: resp.Body, r: r, held: held}
 		return &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Stream: s, Backend: a.t.Backend.Name}, nil
 	}
 }
-
-var finishKey = []byte(`"finish_reason":"`)
-
-func hasFinish(data []byte) bool { return bytes.Contains(data, finishKey) }
 
 // transportFailure classifies an error from sending or reading.
 func (a *attempt) transportFailure(err error) *failure {

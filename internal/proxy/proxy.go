@@ -248,9 +248,15 @@ var (
 // Forward serves one request and returns the response to write. ctx must be
 // cancelled when the client goes away. For a streaming response the request
 // is not finished until the returned Stream has been written or closed.
-func (p *Proxy) Forward(ctx context.Context, req *exchange.Request) *exchange.Response {
+func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Response {
 	snap := p.snap.Load()
 	rec := req.Record
+	switch req.API {
+	case exchange.ChatCompletions, exchange.Completions, exchange.Embeddings:
+	default:
+		rec.ErrorKind = "unsupported_api"
+		return errorResponse(501, openai.NewError(openai.TypeInvalidRequest, "unsupported_api", "", "this API is not served yet"), 0)
+	}
 	res, ok := snap.table.Resolve(req.Fields.Model)
 	if !ok && p.discovered != nil {
 		select {
@@ -301,7 +307,7 @@ func (f *forwarding) release() {
 type forwarding struct {
 	p      *Proxy
 	snap   *Snapshot
-	req    *exchange.Request
+	req    *exchange.Call
 	rec    *exchange.Record
 	res    route.Resolution
 	parent context.Context // the client's context: cancelled when the client goes away
@@ -570,7 +576,7 @@ func (f *forwarding) pick() (*Target, resilience.Permit, route.Group, time.Durat
 func (f *forwarding) pickFrom(flt *filter, key string) (*Target, resilience.Permit, route.Group, bool) {
 	for pass := 0; pass < 2; pass++ {
 		for i, g := range f.res.Groups {
-			if i > 0 && f.req.ModelAllowed != nil && !f.req.ModelAllowed(g.Model) {
+			if i > 0 && !f.req.ModelAllowed(g.Model) {
 				continue
 			}
 			healthy, total := groupHealth(g)

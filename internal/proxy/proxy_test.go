@@ -86,13 +86,43 @@ func newHarness(t *testing.T, opts Options, aliases map[string]string, fallbacks
 	return h
 }
 
-func request(model string, stream bool) *exchange.Request {
+// writeStream relays a stream to w as the listener does: burst by burst.
+func writeStream(st exchange.Stream, w io.Writer) (int64, error) {
+	var n int64
+	var buf []byte
+	for {
+		var err error
+		buf, err = st.Next(buf[:0])
+		if len(buf) > 0 {
+			m, werr := w.Write(buf)
+			n += int64(m)
+			if werr != nil {
+				st.Close()
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// allowOnly is a caller's permissions: every scope, and the models allow reports.
+type allowOnly func(string) bool
+
+func (a allowOnly) Allows(m string) bool   { return a(m) }
+func (a allowOnly) HasScope(s string) bool { return true }
+
+func request(model string, stream bool) *exchange.Call {
 	b := fmt.Sprintf(`{"model":%q,"stream":%v}`, model, stream)
 	f, err := openai.ParseFields([]byte(b))
 	if err != nil {
 		panic(err)
 	}
-	return &exchange.Request{Body: []byte(b), Fields: f, RequestID: "r", Record: &exchange.Record{}}
+	return &exchange.Call{API: exchange.ChatCompletions, Body: []byte(b), Fields: f, RequestID: "r", Record: &exchange.Record{}}
 }
 
 func errorType(t *testing.T, resp *exchange.Response) string {
@@ -148,13 +178,13 @@ func TestTotalTimeoutDuringStream(t *testing.T) {
 	}
 	out := &strings.Builder{}
 	errc := make(chan error, 1)
-	go func() { _, err := resp.Stream.WriteTo(out); errc <- err }()
+	go func() { _, err := writeStream(resp.Stream, out); errc <- err }()
 	if err := h.clk.WaitForTimers(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	h.clk.Advance(10 * time.Second)
-	if err := <-errc; !errors.Is(err, ErrStreamAborted) {
-		t.Fatalf("WriteTo: got %v, want ErrStreamAborted", err)
+	if err := <-errc; !errors.Is(err, exchange.ErrStreamAborted) {
+		t.Fatalf("stream: got %v, want ErrStreamAborted", err)
 	}
 	_ = w
 	if !strings.Contains(out.String(), `"content":"hi"`) || !strings.Contains(out.String(), `"upstream_timeout"`) || strings.Contains(out.String(), "[DONE]") {
@@ -208,8 +238,8 @@ func TestClientWriteFailureCancelsUpstream(t *testing.T) {
 	}
 	req := request("m", true)
 	resp := h.proxy.Forward(context.Background(), req)
-	if _, err := resp.Stream.WriteTo(&failingWriter{after: 2}); err == nil {
-		t.Fatal("WriteTo: got nil error after the client write failed")
+	if _, err := writeStream(resp.Stream, &failingWriter{after: 2}); err == nil {
+		t.Fatal("stream: got nil error after the client write failed")
 	}
 	if cause := <-cancelled; !errors.Is(cause, errClientGone) {
 		t.Fatalf("upstream cancelled with %v, want errClientGone", cause)
@@ -231,7 +261,7 @@ func TestFallbackRespectsAllowedModels(t *testing.T) {
 		}
 	}
 	req := request("big", false)
-	req.ModelAllowed = func(m string) bool { return m != "small" }
+	req.Caller.Models = allowOnly(func(m string) bool { return m != "small" })
 	resp := h.proxy.Forward(context.Background(), req)
 	if resp.Status != 200 || resp.Backend != "c" || req.Record.Routed != "other" {
 		t.Fatalf("got %d from %q routed %q, want 200 from c (the allowed fallback)", resp.Status, resp.Backend, req.Record.Routed)

@@ -11,101 +11,87 @@ import (
 	"github.com/continuumhq/continuum/internal/resilience"
 )
 
-// ErrStreamAborted is returned by a Stream's WriteTo when the stream failed
-// after the commit point. An SSE error event has been written; the listener
-// must close the connection without ending the body.
-var ErrStreamAborted = errors.New("stream aborted after commit")
-
-// stream relays a committed event stream. It implements exchange.Stream.
+// stream relays a committed event stream. It implements exchange.Stream:
+// the listener pulls bursts of events with Next and writes them; the time
+// between two calls of Next is the client's, not the backend's.
 type stream struct {
-	a         *attempt
-	body      io.ReadCloser
-	r         *openai.Reader
-	held      []byte
-	sawFinish bool
-	ended     bool
+	a       *attempt
+	rl      relay
+	body    io.ReadCloser
+	r       *openai.Reader
+	held    []byte
+	pending error // an upstream error met after a burst, handled on the next call
+	handed  bool  // a burst is with the client (being written)
+	ended   bool
 }
 
-// WriteTo writes the held events, then relays every further event as it
-// arrives, writing once per burst of events already received.
-func (s *stream) WriteTo(w io.Writer) (int64, error) {
-	a := s.a
-	idle := a.t.IdleTimeout > 0
-	if ab, ok := w.(exchange.WriteAborter); ok {
-		a.mu.Lock()
-		a.abortWrite = ab
-		a.mu.Unlock()
-	}
+// Attach implements exchange.Stream.
+func (s *stream) Attach(w exchange.WriteAborter) {
+	s.a.mu.Lock()
+	s.a.abortWrite = w
+	s.a.mu.Unlock()
+}
 
-	var written int64
-	out := s.held
-	s.held = nil
-	for {
-		if len(out) > 0 && !s.r.Ready() {
-			n, err := s.write(w, out)
-			written += int64(n)
-			if err != nil {
-				return written, s.clientGone(err)
-			}
-			out = out[:0]
-		}
-		ev, err := s.r.Next()
-		if err != nil {
-			if len(out) > 0 {
-				n, werr := s.write(w, out)
-				written += int64(n)
-				if werr != nil {
-					return written, s.clientGone(werr)
-				}
-			}
-			n, err := s.failed(w, err)
-			return written + n, err
-		}
-		if idle {
+// Next implements exchange.Stream: it returns the held first events, then
+// every burst of events already received, or the next one to arrive.
+func (s *stream) Next(dst []byte) ([]byte, error) {
+	if s.ended {
+		return dst, io.EOF
+	}
+	a := s.a
+	if s.handed {
+		// The client took the last burst: its time is over.
+		s.handed = false
+		ok := a.writing(time.Time{})
+		if a.t.IdleTimeout > 0 {
 			a.lastEvent.Store(a.f.p.clk.Now().UnixNano())
 		}
-		out = append(out, ev.Raw...)
-		if ev.IsDone() {
-			n, err := s.write(w, out)
-			written += int64(n)
-			if err != nil {
-				return written, s.clientGone(err)
+		if !ok {
+			return dst, s.clientGone() // a deadline passed while the client blocked
+		}
+	}
+	if s.pending != nil {
+		err := s.pending
+		s.pending = nil
+		return s.failed(dst, err)
+	}
+	dst = append(dst, s.held...)
+	s.held = nil
+	for len(dst) == 0 || s.r.Ready() {
+		ev, err := s.r.Next()
+		if err != nil {
+			if len(dst) > 0 {
+				s.pending = err // deliver what came before the error first
+				return s.hand(dst)
 			}
+			return s.failed(dst, err)
+		}
+		if a.t.IdleTimeout > 0 {
+			a.lastEvent.Store(a.f.p.clk.Now().UnixNano())
+		}
+		var sig signal
+		dst, sig = s.rl.event(dst, ev, true)
+		if sig.usage.ok {
+			rec := a.f.rec
+			rec.Prompt, rec.Completion, rec.HasUsage = sig.usage.prompt, sig.usage.completion, true
+		}
+		if sig.done {
 			s.drain()
 			s.end(resilience.Success, "")
-			return written, nil
-		}
-		if !s.sawFinish && hasFinish(ev.Data) {
-			s.sawFinish = true
-		}
-		if openai.MayHaveUsage(ev.Data) {
-			if u, ok := openai.ParseUsage(ev.Data); ok {
-				rec := a.f.rec
-				rec.Prompt, rec.Completion, rec.HasUsage = u.PromptTokens, u.CompletionTokens, true
-			}
+			return dst, io.EOF
 		}
 	}
+	return s.hand(dst)
 }
 
-// write sends out to the client. The time it blocks is the client's: the
-// idle deadline does not run meanwhile and starts again when it returns,
-// and the client write timeout bounds it.
-func (s *stream) write(w io.Writer, out []byte) (int, error) {
-	a := s.a
-	clk := a.f.p.clk
-	if !a.writing(clk.Now()) {
-		return 0, errClientWrite
+// hand gives a burst to the client: from now until the next call of Next
+// the idle deadline does not run, and the client write timeout does.
+func (s *stream) hand(dst []byte) ([]byte, error) {
+	if !s.a.writing(s.a.f.p.clk.Now()) {
+		return dst[:0], s.clientGone()
 	}
-	n, err := w.Write(out)
-	now := clk.Now()
-	ok := a.writing(time.Time{})
-	if a.t.IdleTimeout > 0 {
-		a.lastEvent.Store(now.UnixNano())
-	}
-	if err == nil && !ok {
-		err = errClientWrite // a deadline passed while this write blocked
-	}
-	return n, err
+	s.handed = true
+	return dst, nil
 }
 
 // drain reads what follows [DONE] up to the end of the body, so the
@@ -119,27 +105,29 @@ func (s *stream) drain() {
 }
 
 // failed handles the end of the upstream stream by error or EOF.
-func (s *stream) failed(w io.Writer, err error) (int64, error) {
+func (s *stream) failed(dst []byte, err error) ([]byte, error) {
 	a := s.a
-	if err == io.EOF && s.sawFinish {
-		// The backend finished its answer but did not send [DONE]: the
-		// answer is whole; end the stream as the backend did.
-		s.end(resilience.Success, "")
-		return 0, nil
+	if err == io.EOF {
+		var whole bool
+		if dst, whole = s.rl.end(dst); whole {
+			// The backend finished its answer without a completion marker:
+			// the answer is whole; end the stream as the backend did.
+			s.end(resilience.Success, "")
+			return dst, io.EOF
+		}
 	}
 	if a.f.parent.Err() != nil {
 		if !errors.Is(context.Cause(a.f.parent), exchange.ErrShutdown) {
 			a.f.rec.ErrorKind = "client_cancel"
 			s.end(resilience.Ignored, "client_cancel")
-			return 0, errClientGone
+			return dst, errClientGone
 		}
 		// The grace period of a shutdown is over: the client is still
 		// there and is told why its stream ends.
-		e := openai.NewError(openai.TypeServer, "stream_interrupted", "", "the router is shutting down; the stream was interrupted")
-		n, _ := w.Write(append(append([]byte("data: "), e.JSON()...), "\n\n"...))
+		dst = s.rl.fail(dst, openai.NewError(openai.TypeServer, "stream_interrupted", "", "the router is shutting down; the stream was interrupted"))
 		a.f.rec.Aborted, a.f.rec.ErrorKind = true, "shutdown"
 		s.end(resilience.Ignored, "shutdown")
-		return int64(n), ErrStreamAborted
+		return dst, exchange.ErrStreamAborted
 	}
 	cause := context.Cause(a.ctx) // nil unless one of the proxy's timers fired
 	kind, typ, msg, outcome := "read", openai.TypeUpstream, "the backend's stream was interrupted", resilience.Failure
@@ -155,20 +143,18 @@ func (s *stream) failed(w io.Writer, err error) (int64, error) {
 	case errors.Is(err, openai.ErrEventTooLarge):
 		kind, msg = "protocol", "the backend sent an oversized stream event"
 	}
-	e := openai.NewError(typ, "stream_interrupted", "", msg)
-	ev := append(append([]byte("data: "), e.JSON()...), "\n\n"...)
-	n, _ := w.Write(ev)
+	dst = s.rl.fail(dst, openai.NewError(typ, "stream_interrupted", "", msg))
 	a.f.rec.Aborted = true
 	a.f.rec.ErrorKind = kind
 	a.f.p.log.Warn("stream aborted after commit", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)
 	s.end(outcome, kind) // returns the request state to the pool: nothing may use a after this
-	return int64(n), ErrStreamAborted
+	return dst, exchange.ErrStreamAborted
 }
 
-// clientGone ends the stream after a failed write to the client: the
-// client went away, or stopped reading until a deadline passed. Either way
-// it is not the backend's failure.
-func (s *stream) clientGone(err error) error {
+// clientGone ends the stream when the client went away, or stopped
+// reading until a deadline passed. Either way it is not the backend's
+// failure.
+func (s *stream) clientGone() error {
 	a := s.a
 	a.mu.Lock()
 	slow := a.slowClient
@@ -188,7 +174,7 @@ func (s *stream) clientGone(err error) error {
 		a.f.p.log.Warn("stream ended: the client stopped reading", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)
 	}
 	s.end(resilience.Ignored, kind)
-	return err
+	return errClientGone
 }
 
 // end finishes the stream once: the upstream body is closed first, so a
@@ -203,10 +189,10 @@ func (s *stream) end(outcome resilience.Outcome, kind string) {
 	s.a.f.release()
 }
 
-// Close releases the stream if WriteTo was never called.
+// Close implements exchange.Stream: a stream the listener stops reading
+// (the client went away, or a write to it failed) ends here.
 func (s *stream) Close() {
 	if !s.ended {
-		s.a.f.rec.ErrorKind = "client_cancel"
-		s.end(resilience.Ignored, "client_cancel")
+		s.clientGone()
 	}
 }

@@ -54,7 +54,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	case len(ctx.Request.Header.RawHeaders()) > 0:
 		// The header was read, the body was not (413, timeout).
 		rec.RequestID = requestID(ctx)
-		rec.Endpoint = endpointLabel(ctx.Path())
+		rec.Endpoint = s.endpointLabel(ctx.Path())
 		s.describe(ctx, rec, nil)
 	case early != nil && (errors.Is(err, fasthttp.ErrBodyTooLarge) || errors.As(err, &broken)):
 		// A chunked body could not be read, and fasthttp has reset the
@@ -139,10 +139,10 @@ type early struct {
 }
 
 // keep remembers h's request until forget or take.
-func (e *earlyHeaders) keep(h *fasthttp.RequestHeader) {
+func (e *earlyHeaders) keep(h *fasthttp.RequestHeader, label func(path []byte) string) {
 	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
 	ea := &early{
-		endpoint: endpointLabel(path),
+		endpoint: label(path),
 		method:   bytes.Clone(h.Method()),
 		path:     bytes.Clone(path[:min(len(path), maxRecorded)]),
 		ua:       bytes.Clone(h.UserAgent()[:min(len(h.UserAgent()), maxRecorded)]),

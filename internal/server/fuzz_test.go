@@ -23,7 +23,7 @@ import (
 // the listener's own answers.
 type fuzzForwarder struct{}
 
-func (fuzzForwarder) Forward(_ context.Context, req *exchange.Request) *exchange.Response {
+func (fuzzForwarder) Forward(_ context.Context, req *exchange.Call) *exchange.Response {
 	if req.Fields.Stream {
 		return &exchange.Response{Status: 200, Backend: "b1", Header: sseHeader(), Stream: &testStream{events: 2}}
 	}

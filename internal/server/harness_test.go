@@ -48,18 +48,18 @@ type testForwarder struct {
 	causes  chan error    // why each "wait" request's context ended
 	release chan struct{} // closed to let held streams finish
 	mu      sync.Mutex
-	seen    []exchange.Request // copies of what Forward received
+	seen    []exchange.Call // copies of what Forward received
 }
 
 func newTestForwarder() *testForwarder {
 	return &testForwarder{started: make(chan string, 16), causes: make(chan error, 16), release: make(chan struct{})}
 }
 
-func (f *testForwarder) Forward(ctx context.Context, req *exchange.Request) *exchange.Response {
+func (f *testForwarder) Forward(ctx context.Context, req *exchange.Call) *exchange.Response {
 	f.calls.Add(1)
 	f.mu.Lock()
 	c := *req
-	c.Body, c.Forward, c.Record = bytes.Clone(req.Body), nil, nil
+	c.Body, c.Forward, c.Record, c.Header = bytes.Clone(req.Body), nil, nil, nil
 	f.seen = append(f.seen, c)
 	f.mu.Unlock()
 	switch req.Fields.Model {
@@ -87,10 +87,10 @@ func (f *testForwarder) Models() []openai.Model {
 }
 
 // requests returns copies of the requests Forward received.
-func (f *testForwarder) requests() []exchange.Request {
+func (f *testForwarder) requests() []exchange.Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]exchange.Request(nil), f.seen...)
+	return append([]exchange.Call(nil), f.seen...)
 }
 
 func sseHeader() []exchange.Field {
@@ -101,28 +101,28 @@ func sseHeader() []exchange.Field {
 // hold, it waits after the first event until hold is closed; with
 // panicAfter > 0, it panics after that many events.
 type testStream struct {
+	next       int
 	events     int
 	hold       <-chan struct{}
 	panicAfter int
 }
 
-func (s *testStream) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for i := range s.events {
-		if s.panicAfter > 0 && i == s.panicAfter {
-			panic("injected stream panic " + panicSecret)
-		}
-		m, err := io.WriteString(w, `data: {"n":`+strconv.Itoa(i)+"}\n\n")
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-		if i == 0 && s.hold != nil {
-			<-s.hold
-		}
+func (s *testStream) Attach(exchange.WriteAborter) {}
+
+// Next returns one event per call, then [DONE] with io.EOF.
+func (s *testStream) Next(dst []byte) ([]byte, error) {
+	i := s.next
+	if i >= s.events {
+		return append(dst, "data: [DONE]\n\n"...), io.EOF
 	}
-	m, err := io.WriteString(w, "data: [DONE]\n\n")
-	return n + int64(m), err
+	if s.panicAfter > 0 && i == s.panicAfter {
+		panic("injected stream panic " + panicSecret)
+	}
+	if i == 1 && s.hold != nil {
+		<-s.hold // after the first event was written
+	}
+	s.next++
+	return append(dst, `data: {"n":`+strconv.Itoa(i)+"}\n\n"...), nil
 }
 
 func (s *testStream) Close() {}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/netip"
@@ -124,7 +125,7 @@ func TestRequestID(t *testing.T) {
 			}
 			if tt.want == 200 {
 				reqs := l.fwd.requests()
-				if i := slices.IndexFunc(reqs, func(r exchange.Request) bool { return r.RequestID == got }); i < 0 {
+				if i := slices.IndexFunc(reqs, func(r exchange.Call) bool { return r.RequestID == got }); i < 0 {
 					t.Errorf("the forwarder got no request with id %q", got)
 				}
 			}
@@ -275,34 +276,45 @@ func TestClientDisconnectCancels(t *testing.T) {
 	}
 }
 
-// scoped is a caller's model filter with scopes.
-type scoped struct{ scopes []string }
-
-func (s scoped) Allows(model string) bool   { return model == "m1" }
-func (s scoped) HasScope(scope string) bool { return slices.Contains(s.scopes, scope) }
-
-func TestMissingScope(t *testing.T) {
+// TestAdmissionRefusals: a refusal from an admission stage is answered
+// with its status, envelope and header fields, and recorded with its kind,
+// before the body is read (Admit) or after (Authorize).
+func TestAdmissionRefusals(t *testing.T) {
 	t.Parallel()
 	l := startListener(t, Options{}, Settings{}, func(d *Deps) {
-		d.Authenticate = func(cred []byte) (Caller, error) {
-			switch string(cred) {
+		d.Admit = func(_ context.Context, c *exchange.Call) error {
+			switch string(c.Credential) {
 			case "sk-read":
-				return Caller{KeyID: "reader", Models: scoped{scopes: []string{"read"}}}, nil
-			case "sk-none":
-				return Caller{KeyID: "none", Models: scoped{scopes: []string{"files"}}}, nil
+				c.Caller.KeyID = "reader"
+				if c.API != exchange.Models {
+					return &exchange.Refusal{Status: 403, Type: "permission_error", Code: "missing_scope", Message: "lacks write", Kind: "missing_scope"}
+				}
+				return nil
+			case "sk-ok":
+				c.Caller.KeyID = "ok"
+				c.ResponseHeader = append(c.ResponseHeader, exchange.Field{Name: "x-ratelimit-limit-requests", Value: "10"})
+				return nil
 			}
-			return Caller{}, &AuthError{Reason: "invalid", Message: "invalid API key"}
+			return &exchange.Refusal{Status: 401, Type: "authentication_error", Code: "invalid_api_key", Message: "invalid API key",
+				Kind: "auth_invalid", Header: []exchange.Field{{Name: "WWW-Authenticate", Value: `Bearer realm="continuum"`}}}
+		}
+		d.Authorize = func(_ context.Context, c *exchange.Call) error {
+			if c.Fields.Model != "m1" {
+				return &exchange.Refusal{Status: 403, Type: "permission_error", Code: "model_not_allowed", Param: "model", Message: "no", Kind: "model_forbidden"}
+			}
+			return nil
 		}
 	})
 	tests := []struct {
 		name, key, method, path, body string
 		want                          int
-		wantKind                      string
+		wantKind, wantHeader          string
 	}{
-		{"read key on chat", "sk-read", "POST", "/v1/chat/completions", chat("m1"), 403, "missing_scope"},
-		{"read key lists models", "sk-read", "GET", "/v1/models", "", 200, ""},
-		{"no scope lists models", "sk-none", "GET", "/v1/models", "", 403, "missing_scope"},
-		{"unknown key", "sk-wrong", "POST", "/v1/chat/completions", chat("m1"), 401, "auth_invalid"},
+		{"read key on chat", "sk-read", "POST", "/v1/chat/completions", chat("m1"), 403, "missing_scope", ""},
+		{"read key lists models", "sk-read", "GET", "/v1/models", "", 200, "", ""},
+		{"unknown key", "sk-wrong", "POST", "/v1/chat/completions", chat("m1"), 401, "auth_invalid", "WWW-Authenticate"},
+		{"model refused after decoding", "sk-ok", "POST", "/v1/chat/completions", chat("m2"), 403, "model_forbidden", "x-ratelimit-limit-requests"},
+		{"admitted", "sk-ok", "POST", "/v1/chat/completions", chat("m1"), 200, "", "x-ratelimit-limit-requests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,9 +323,12 @@ func TestMissingScope(t *testing.T) {
 				t.Fatalf("got %d %s, want %d", r.StatusCode, r.body, tt.want)
 			}
 			if tt.want == 403 {
-				if e := errorOf(t, r); str(e.Code) != "missing_scope" || e.Type != "permission_error" {
-					t.Errorf("got %s, want permission_error missing_scope", r.body)
+				if e := errorOf(t, r); str(e.Code) != tt.wantKind && str(e.Code) != "model_not_allowed" || e.Type != "permission_error" {
+					t.Errorf("got %s, want a permission_error", r.body)
 				}
+			}
+			if tt.wantHeader != "" && r.Header.Get(tt.wantHeader) == "" {
+				t.Errorf("answer lacks %s", tt.wantHeader)
 			}
 			if rec := l.obs.waitFor(t, r.Header.Get("X-Request-Id")); rec.ErrorKind != tt.wantKind {
 				t.Errorf("record: got error kind %q, want %q", rec.ErrorKind, tt.wantKind)

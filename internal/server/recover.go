@@ -46,7 +46,7 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	writeError(ctx, 500, openai.NewError(openai.TypeServer, "internal_error", "",
 		"the router failed while handling the request (logged with its request id)"))
 	ctx.SetConnectionClose()
-	rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: endpointLabel(ctx.Path()), Status: 500, ErrorKind: ErrorPanic}
+	rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: 500, ErrorKind: ErrorPanic}
 	s.describe(ctx, rec, nil)
 	s.reportPanicked(rec)
 }

@@ -1,8 +1,12 @@
-// Package server is Continuum's public listener: it serves the OpenAI API
-// paths, assigns request ids, enforces the body limit, decodes the routing
-// fields, and writes responses and streams back. It is built on fasthttp;
-// a watcher on each connection cancels a request the moment its client goes
-// away, even while the router is still waiting for a first token.
+// Package server is Continuum's public listener: it serves the routes of the
+// registry (internal/endpoint) for every client API (OpenAI chat,
+// completions, embeddings and responses; Anthropic messages), assigns
+// request ids, enforces the body limit, turns each request into an
+// exchange.Call, runs the admission stages the application gives it, and
+// writes responses and streams back, errors in the client API's own format.
+// It is built on fasthttp; a watcher on each connection cancels a request
+// the moment its client goes away, even while the router is still waiting
+// for a first token.
 package server
 
 import (
@@ -23,13 +27,14 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/continuumhq/continuum/internal/endpoint"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 )
 
-// Forwarder serves a decoded request. *proxy.Proxy implements it.
+// Forwarder serves an admitted call. *proxy.Proxy implements it.
 type Forwarder interface {
-	Forward(ctx context.Context, req *exchange.Request) *exchange.Response
+	Forward(ctx context.Context, c *exchange.Call) *exchange.Response
 }
 
 // Catalog lists the models clients may ask for.
@@ -50,8 +55,6 @@ type Settings struct {
 	ExposeBackend bool
 	// CORS, when Enabled, answers preflight requests and adds CORS headers.
 	CORS CORS
-	// MaxRetryAfter caps the Retry-After of rate-limit refusals. Zero means no cap.
-	MaxRetryAfter time.Duration
 	// ClientWriteTimeout bounds writing a whole answer that is not a stream
 	// to a client (a stream's writes are bounded one by one by the proxy).
 	// Zero means no limit.
@@ -73,43 +76,6 @@ type CORS struct {
 	MaxAge           time.Duration
 }
 
-// ModelFilter says which models and scopes a caller may use.
-// *auth.Principal implements it.
-type ModelFilter interface {
-	Allows(model string) bool
-	// HasScope reports whether the caller holds a scope: "write" is needed
-	// for the inference endpoints, "read" (or "write") to list models.
-	HasScope(scope string) bool
-}
-
-// Caller is who sent a request, as authentication saw it.
-type Caller struct {
-	// KeyID identifies the API key; "" for anonymous callers.
-	KeyID string
-	// Models restricts the models the caller may use; nil means all.
-	Models ModelFilter
-	// RatePerSecond and Burst are the key's own rate limit; zero means the default.
-	RatePerSecond float64
-	Burst         int
-}
-
-// AuthError is an authentication failure: a 401 with Message; Reason is a
-// metric label (missing, invalid, disabled, expired).
-type AuthError struct{ Reason, Message string }
-
-func (e *AuthError) Error() string { return e.Message }
-
-// RateDecision is a rate limiter's answer for one request.
-type RateDecision struct {
-	Allowed    bool
-	Limited    bool   // some limit applied (the x-ratelimit headers are sent)
-	Scope      string // the deciding limit: global, api_key, client
-	Limit      int
-	Remaining  int
-	Reset      time.Duration
-	RetryAfter time.Duration
-}
-
 // Gate admits requests up to a concurrency limit. *limit.Concurrency implements it.
 type Gate interface {
 	TryAcquire() bool
@@ -129,11 +95,18 @@ type Deps struct {
 	Extra func(ctx *fasthttp.RequestCtx) bool
 	// Logger receives listener errors. Nil discards them.
 	Logger *slog.Logger
-	// Authenticate checks a request's credential (nil when none was sent)
-	// and returns the caller, or an *AuthError. Nil means every caller is anonymous.
-	Authenticate func(credential []byte) (Caller, error)
-	// RateLimit decides whether a caller from ip may send a request now. Nil means no rate limits.
-	RateLimit func(c *Caller, ip netip.Addr) RateDecision
+	// Admit runs the admission stages that need no body (authentication,
+	// scopes, rate limits): it sets the call's Caller, may add response
+	// header fields, and refuses with an *exchange.Refusal. Nil admits every
+	// call anonymously.
+	Admit func(ctx context.Context, c *exchange.Call) error
+	// Authorize runs the stages that need the decoded routing fields (the
+	// key's models). Nil authorizes every call.
+	Authorize func(ctx context.Context, c *exchange.Call) error
+	// RenderError renders an error for a client API other than OpenAI's
+	// (Anthropic's envelope): the status to send and the body. Nil renders
+	// the OpenAI envelope for every API.
+	RenderError func(api exchange.API, status int, e openai.Error) (int, []byte)
 	// ClientIP derives the client's address from the peer address and its
 	// X-Forwarded-For header. Nil means the peer address.
 	ClientIP func(peer netip.Addr, xff []byte) netip.Addr
@@ -152,6 +125,7 @@ type Options struct {
 // Server is the public listener.
 type Server struct {
 	deps     Deps
+	routes   *endpoint.Table
 	settings atomic.Pointer[Settings]
 	fs       *fasthttp.Server
 	watches  watchPool
@@ -168,8 +142,8 @@ type Server struct {
 // fasthttp keeps it, and calls its Close, until the connection's context is
 // reset, which can be after the state was reused.)
 type reqState struct {
-	rec exchange.Record
-	req exchange.Request
+	rec  exchange.Record
+	call exchange.Call
 	// cancel ends the request's context; prev and next link the requests
 	// in flight (see inflight), linked tells whether this one is.
 	cancel     context.CancelCauseFunc
@@ -288,7 +262,7 @@ func New(opts Options, settings Settings, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Logger}
+	s := &Server{deps: deps, log: deps.Logger, routes: endpoint.Default()}
 	s.SetSettings(settings)
 	s.fs = &fasthttp.Server{
 		Handler:                       s.handle,
@@ -367,7 +341,7 @@ func (s *Server) abortRunning() {
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.ContentLength() == -1 {
-		s.early.keep(h)
+		s.early.keep(h, s.endpointLabel)
 	} else {
 		s.early.forget(h)
 	}
@@ -383,7 +357,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetUserValue(requestIDKey, reqID)
 	if status, e := framing(ctx.Request.Header.RawHeaders()); status != 0 {
 		// The body's end is ambiguous, so is the start of the next request.
-		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
+		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
 		s.describe(ctx, rec, nil)
 		s.refuse(ctx, rec, e)
 		return
@@ -391,27 +365,26 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
 		return
 	}
-	path := ctx.Path()
-	switch string(path) {
-	case "/v1/chat/completions":
-		s.proxy(ctx, openai.ChatCompletions)
+	route, ok := s.routes.Lookup(ctx.Path())
+	switch {
+	case !ok || route.Kind == endpoint.Service:
+		// The application's own pages (metrics, docs, admin), or nothing.
+	case route.Kind == endpoint.Proxy:
+		s.serveCall(ctx, route)
 		return
-	case "/v1/completions":
-		s.proxy(ctx, openai.Completions)
+	case route.Kind == endpoint.ModelList:
+		s.models(ctx, route, "")
 		return
-	case "/v1/embeddings":
-		s.proxy(ctx, openai.Embeddings)
+	case route.Kind == endpoint.ModelByID:
+		s.models(ctx, route, string(ctx.Path()[len(route.Path):]))
 		return
-	case "/v1/models":
-		s.models(ctx, "")
-		return
-	case "/health", "/healthz":
+	case route.Kind == endpoint.Health:
 		if s.allowGet(ctx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBodyString(`{"status":"ok"}`)
 		}
 		return
-	case "/ready":
+	case route.Kind == endpoint.Ready:
 		if s.allowGet(ctx) {
 			ctx.SetContentType("application/json")
 			if s.deps.Ready == nil || s.deps.Ready() {
@@ -424,17 +397,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	if id, ok := strings.CutPrefix(string(path), "/v1/models/"); ok && id != "" {
-		s.models(ctx, id)
-		return
-	}
 	if s.deps.Extra != nil && s.deps.Extra(ctx) {
 		return
 	}
 	// The path is not repeated in the answer: it is the client's bytes.
 	rec := &exchange.Record{Start: ctx.Time(), Endpoint: EndpointUnknown, RequestID: reqID, ErrorKind: openai.CodeNotFound}
 	s.describe(ctx, rec, nil)
-	s.reject(ctx, rec, 404, openai.NewError(openai.TypeInvalidRequest, openai.CodeNotFound, "",
+	s.reject(ctx, rec, 0, 404, openai.NewError(openai.TypeInvalidRequest, openai.CodeNotFound, "",
 		"Invalid URL: the router serves no such path (see GET /openapi.json)"))
 }
 
@@ -447,28 +416,9 @@ const (
 	EndpointOther = "other"
 )
 
-// endpointLabel returns the metric label of an API path, or EndpointOther.
-// It never returns the client's bytes.
-func endpointLabel(path []byte) string {
-	switch string(path) {
-	case "/v1/chat/completions":
-		return openai.ChatCompletions.String()
-	case "/v1/completions":
-		return openai.Completions.String()
-	case "/v1/embeddings":
-		return openai.Embeddings.String()
-	case "/v1/models":
-		return "models"
-	case "/health", "/healthz":
-		return "health"
-	case "/ready":
-		return "ready"
-	}
-	if bytes.HasPrefix(path, []byte("/v1/models/")) {
-		return "models"
-	}
-	return EndpointOther
-}
+// endpointLabel returns the metric label of a path: its route's, or
+// EndpointOther. It never returns the client's bytes.
+func (s *Server) endpointLabel(path []byte) string { return s.routes.Label(path) }
 
 func (s *Server) allowGet(ctx *fasthttp.RequestCtx) bool {
 	if ctx.IsGet() || ctx.IsHead() {
@@ -479,27 +429,72 @@ func (s *Server) allowGet(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
-func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
+// admit runs the body-free admission stages for call; on a refusal it
+// answers and returns false.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, call *exchange.Call) bool {
+	if s.deps.Admit == nil {
+		return true
+	}
+	return s.check(ctx, call, s.deps.Admit(context.Background(), call))
+}
+
+// check answers the refusal err, if any, and reports whether the call may go on.
+func (s *Server) check(ctx *fasthttp.RequestCtx, call *exchange.Call, err error) bool {
+	call.Record.KeyID = call.Caller.KeyID
+	if err == nil {
+		return true
+	}
+	var r *exchange.Refusal
+	if !errors.As(err, &r) {
+		r = &exchange.Refusal{Status: 500, Type: openai.TypeServer, Message: "the request could not be admitted", Kind: "admission_error"}
+		s.log.Error("admission stage failed", "request_id", call.RequestID, "error", err)
+	}
+	s.refusal(ctx, call, r)
+	return false
+}
+
+// refusal answers a refusal in the call's API format and records it.
+func (s *Server) refusal(ctx *fasthttp.RequestCtx, call *exchange.Call, r *exchange.Refusal) {
+	for _, f := range call.ResponseHeader {
+		ctx.Response.Header.Set(f.Name, f.Value)
+	}
+	for _, f := range r.Header {
+		ctx.Response.Header.Set(f.Name, f.Value)
+	}
+	call.Record.ErrorKind = r.Kind
+	s.reject(ctx, call.Record, call.API, r.Status, r.Err())
+}
+
+// newCall starts the call of a request on route: record and identity.
+func (s *Server) newCall(ctx *fasthttp.RequestCtx, call *exchange.Call, rec *exchange.Record, route endpoint.Route, st *reqState) {
+	rec.Start, rec.Endpoint = time.Now(), route.Label
+	rec.RequestID, _ = ctx.UserValue(requestIDKey).(string)
+	s.describe(ctx, rec, st)
+	h := &ctx.Request.Header
+	*call = exchange.Call{
+		API:        route.API,
+		RequestID:  rec.RequestID,
+		ClientIP:   rec.ClientIP,
+		Credential: credential(h, route.API),
+		Header:     h,
+		Record:     rec,
+	}
+}
+
+func (s *Server) models(ctx *fasthttp.RequestCtx, route endpoint.Route, id string) {
 	if !s.allowGet(ctx) {
 		return
 	}
-	rec := &exchange.Record{Start: time.Now(), Endpoint: "models"}
-	rec.RequestID, _ = ctx.UserValue(requestIDKey).(string)
-	s.describe(ctx, rec, nil)
-	caller, ok := s.authenticate(ctx, rec)
-	if !ok {
-		return
-	}
-	if caller.Models != nil && !caller.Models.HasScope("read") && !caller.Models.HasScope("write") {
-		rec.ErrorKind = ErrorMissingScope
-		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, "missing_scope", "", "this API key lacks the read scope needed to list models"))
+	var call exchange.Call
+	s.newCall(ctx, &call, &exchange.Record{}, route, nil)
+	if !s.admit(ctx, &call) {
 		return
 	}
 	all := s.deps.Catalog.Models()
-	if caller.Models != nil {
+	if call.Caller.Models != nil {
 		allowed := make([]openai.Model, 0, len(all))
 		for _, m := range all {
-			if caller.Models.Allows(m.ID) {
+			if call.ModelAllowed(m.ID) {
 				allowed = append(allowed, m)
 			}
 		}
@@ -520,27 +515,28 @@ func (s *Server) models(ctx *fasthttp.RequestCtx, id string) {
 			}
 		}
 		if body == nil {
-			rec.ErrorKind = "model_not_found"
-			s.reject(ctx, rec, 404, openai.ModelNotFound(id))
+			call.Record.ErrorKind = "model_not_found"
+			s.reject(ctx, call.Record, 0, 404, openai.ModelNotFound(id))
 			return
 		}
 	}
+	for _, f := range call.ResponseHeader {
+		ctx.Response.Header.Set(f.Name, f.Value)
+	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
-	rec.Status = 200
-	s.done(rec)
+	call.Record.Status = 200
+	s.done(call.Record)
 }
 
-// proxy serves one of the proxied POST endpoints.
-func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
-	start := time.Now()
+// serveCall serves a call of a client API: admission, decoding, the
+// forwarder, and the answer or stream.
+func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 	st := s.settings.Load()
 	state := s.state()
-	rec := &state.rec
-	rec.Start, rec.Endpoint = start, ep.String()
-	reqID, _ := ctx.UserValue(requestIDKey).(string)
-	rec.RequestID = reqID
-	s.describe(ctx, rec, state)
+	rec, call := &state.rec, &state.call
+	s.newCall(ctx, call, rec, route, state)
+	start := rec.Start
 	// A stream holds its slot and its state until it has been written, not
 	// only until the handler returns.
 	streaming, admitted := false, false
@@ -555,90 +551,52 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 	}()
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
-		s.reject(ctx, rec, 405, openai.ErrorForStatus(405, "this method is not allowed here; use POST"))
+		s.reject(ctx, rec, call.API, 405, openai.ErrorForStatus(405, "this method is not allowed here; use POST"))
 		return
 	}
 	if gate != nil && !gate.TryAcquire() {
-		rec.ErrorKind = "load_shed"
-		ctx.Response.Header.Set("Retry-After", "1")
-		s.reject(ctx, rec, 503, openai.NewError(openai.TypeNoBackend, "server_overloaded",
-			"", "the router is at its limit of concurrent requests; retry shortly"))
+		s.refusal(ctx, call, &exchange.Refusal{Status: 503, Type: openai.TypeNoBackend, Code: "server_overloaded",
+			Message: "the router is at its limit of concurrent requests; retry shortly", Kind: "load_shed",
+			Header: []exchange.Field{{Name: "Retry-After", Value: "1"}}})
 		return
 	}
 	admitted = true
-	caller, ok := s.authenticate(ctx, rec)
-	if !ok {
+	if !s.admit(ctx, call) {
 		return
-	}
-	if caller.Models != nil && !caller.Models.HasScope("write") {
-		rec.ErrorKind = ErrorMissingScope
-		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, ErrorMissingScope, "",
-			"this API key lacks the write scope needed for "+ep.Path()))
-		return
-	}
-	if s.deps.RateLimit != nil {
-		d := s.deps.RateLimit(&caller, rec.ClientIP)
-		if d.Limited {
-			h := &ctx.Response.Header
-			h.Set("x-ratelimit-limit-requests", strconv.Itoa(d.Limit))
-			h.Set("x-ratelimit-remaining-requests", strconv.Itoa(d.Remaining))
-			h.Set("x-ratelimit-reset-requests", formatReset(d.Reset))
-		}
-		if !d.Allowed {
-			if c := st.MaxRetryAfter; c > 0 && d.RetryAfter > c {
-				d.RetryAfter = c
-			}
-			secs := int64((d.RetryAfter + time.Second - 1) / time.Second)
-			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-			rec.ErrorKind = "rate_limited_" + d.Scope
-			s.reject(ctx, rec, 429, openai.NewError(openai.TypeRateLimit, openai.CodeRateLimit, "",
-				"rate limit exceeded ("+d.Scope+"); retry after the time in the Retry-After header"))
-			return
-		}
 	}
 	body := ctx.PostBody()
 	fields, err := openai.ParseFields(body)
 	if err != nil {
 		var re *openai.RequestError
 		errors.As(err, &re)
-		s.reject(ctx, rec, 400, openai.NewError(openai.TypeInvalidRequest, re.Code, re.Param, re.Msg))
+		s.refusal(ctx, call, &exchange.Refusal{Status: 400, Type: openai.TypeInvalidRequest, Code: re.Code, Param: re.Param, Message: re.Msg})
 		return
 	}
+	call.Body, call.Fields = body, fields
 	rec.Model, rec.Stream = fields.Model, fields.Stream
-	if caller.Models != nil && !caller.Models.Allows(fields.Model) {
-		rec.ErrorKind = "model_forbidden"
-		s.reject(ctx, rec, 403, openai.NewError(openai.TypePermission, openai.CodeModelNotAllowed, "model",
-			"this API key may not use model `"+fields.Model+"`"))
+	if fields.Stream && !call.API.Streams() {
+		s.refusal(ctx, call, &exchange.Refusal{Status: 400, Type: openai.TypeInvalidRequest, Code: "unsupported_parameter", Param: "stream", Message: "this endpoint does not stream"})
 		return
 	}
-	if fields.Stream && !ep.Streams() {
-		s.reject(ctx, rec, 400, openai.NewError(openai.TypeInvalidRequest, "unsupported_parameter", "stream", "this endpoint does not stream"))
+	if s.deps.Authorize != nil && !s.check(ctx, call, s.deps.Authorize(context.Background(), call)) {
 		return
 	}
-	req := &state.req
-	*req = exchange.Request{
-		Endpoint:  ep,
-		Body:      body,
-		Fields:    fields,
-		RequestID: reqID,
-		ClientIP:  forwardedFor(ctx),
-		Forward:   ctx.Request.Header.RawHeaders(),
-		Record:    rec,
-	}
+	call.ForwardedFor = forwardedFor(ctx)
+	call.Forward = ctx.Request.Header.RawHeaders()
 	if v := ctx.Request.Header.Peek("X-Session-Id"); len(v) > 0 {
-		req.SessionKey = string(v)
-	}
-	if caller.Models != nil {
-		req.ModelAllowed = caller.Models.Allows
+		call.SessionKey = string(v)
 	}
 	rctx, cancel := context.WithCancelCause(context.Background())
 	state.cancel = cancel
 	s.running.add(state)
 	w := s.watches.watch(ctx.Conn(), cancel)
-	resp := s.forward(rctx, req, w, cancel)
+	resp := s.forward(rctx, call, w, cancel)
 	rec.Overhead = max(time.Since(start)-rec.Waited, 0)
 	rec.Status = resp.Status
 	ctx.SetStatusCode(resp.Status)
+	for _, f := range call.ResponseHeader {
+		ctx.Response.Header.Set(f.Name, f.Value)
+	}
 	for _, f := range resp.Header {
 		ctx.Response.Header.Add(f.Name, f.Value)
 	}
@@ -661,7 +619,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, ep openai.Endpoint) {
 // forward calls the Forwarder. If it panics, the watch is stopped and the
 // request's context cancelled before the panic goes on to the handler's
 // recovery.
-func (s *Server) forward(ctx context.Context, req *exchange.Request, w *watcher, cancel context.CancelCauseFunc) *exchange.Response {
+func (s *Server) forward(ctx context.Context, call *exchange.Call, w *watcher, cancel context.CancelCauseFunc) *exchange.Response {
 	returned := false
 	defer func() {
 		if !returned {
@@ -669,7 +627,7 @@ func (s *Server) forward(ctx context.Context, req *exchange.Request, w *watcher,
 			cancel(errPanicked)
 		}
 	}()
-	resp := s.deps.Forwarder.Forward(ctx, req)
+	resp := s.deps.Forwarder.Forward(ctx, call)
 	if resp == nil {
 		panic("server: the Forwarder returned no response")
 	}
@@ -686,8 +644,20 @@ var errClientGone = errors.New("client closed the connection")
 // requestIDKey is the user-value key of the request id on a RequestCtx.
 const requestIDKey = "continuum.request_id"
 
-func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, status int, e openai.Error) {
-	writeError(ctx, status, e)
+// reject answers an error the router made, in the client API's format
+// (api 0 is OpenAI's), and records it.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, api exchange.API, status int, e openai.Error) {
+	if api.Anthropic() && s.deps.RenderError != nil {
+		code, body := s.deps.RenderError(api, status, e)
+		ctx.SetStatusCode(code)
+		ctx.SetContentType("application/json")
+		if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+			ctx.Response.Header.Set("Retry-After", "1")
+		}
+		ctx.SetBody(body)
+	} else {
+		writeError(ctx, status, e)
+	}
 	rec.Status = status
 	if rec.ErrorKind == "" {
 		rec.ErrorKind = e.Type
@@ -743,12 +713,40 @@ func (b *streamBody) WriteTo(w io.Writer) (n int64, err error) {
 		}
 	}()
 	// The stream's writes are bounded one by one (client_write_timeout,
-	// enforced by the proxy through AbortWrite), not as a whole.
+	// enforced by the stream through AbortWrite), not as a whole.
 	_ = b.conn.SetWriteDeadline(time.Time{})
 	b.cw = clientWriter{w: w, conn: b.conn}
-	n, err = b.stream.WriteTo(&b.cw)
+	b.stream.Attach(&b.cw)
+	n, err = b.relay()
 	b.finish()
 	return n, err
+}
+
+// relay writes the stream's events as they come, one write per burst. An
+// error makes fasthttp close the connection without ending the body.
+func (b *streamBody) relay() (int64, error) {
+	var n int64
+	var buf []byte
+	for {
+		var err error
+		buf, err = b.stream.Next(buf[:0])
+		if len(buf) > 0 {
+			m, werr := b.cw.Write(buf)
+			n += int64(m)
+			if werr != nil {
+				b.stream.Close()
+				return n, werr
+			}
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			return n, nil
+		default:
+			b.stream.Close()
+			return n, err
+		}
+	}
 }
 
 // clientWriter is what a stream writes to: fasthttp's chunk writer, with a
@@ -867,49 +865,30 @@ func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	return s.deps.ClientIP(peer, ctx.Request.Header.Peek("X-Forwarded-For"))
 }
 
-// authenticate runs the authenticator; on failure it answers 401 and
-// returns false.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx, rec *exchange.Record) (Caller, bool) {
-	if s.deps.Authenticate == nil {
-		return Caller{}, true
-	}
-	c, err := s.deps.Authenticate(credential(&ctx.Request.Header))
-	if err != nil {
-		reason := "invalid"
-		var ae *AuthError
-		if errors.As(err, &ae) {
-			reason = ae.Reason
+// credential returns the API key a request carries, nil when none. OpenAI
+// APIs: "Authorization: Bearer <key>", else "X-Api-Key", else "Api-Key"
+// (Azure style). Anthropic APIs: "x-api-key" first, as Anthropic reads it,
+// then "Authorization: Bearer".
+func credential(h *fasthttp.RequestHeader, api exchange.API) []byte {
+	bearer := func() []byte {
+		if v := h.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
+			return bytes.TrimSpace(v[7:])
 		}
-		rec.ErrorKind = "auth_" + reason
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="continuum"`)
-		s.reject(ctx, rec, 401, openai.NewError(openai.TypeAuthentication, openai.CodeInvalidAPIKey, "", err.Error()))
-		return Caller{}, false
+		return nil
 	}
-	rec.KeyID = c.KeyID
-	return c, true
-}
-
-// credential returns the API key a request carries: "Authorization: Bearer
-// <key>", else "X-Api-Key", else "Api-Key" (Azure style); nil when none.
-func credential(h *fasthttp.RequestHeader) []byte {
-	if v := h.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
-		return bytes.TrimSpace(v[7:])
+	if !api.Anthropic() {
+		if v := bearer(); v != nil {
+			return v
+		}
 	}
 	if v := h.Peek("X-Api-Key"); len(v) > 0 {
 		return bytes.TrimSpace(v)
+	}
+	if api.Anthropic() {
+		return bearer()
 	}
 	if v := h.Peek("Api-Key"); len(v) > 0 {
 		return bytes.TrimSpace(v)
 	}
 	return nil
-}
-
-// formatReset formats a duration as OpenAI's x-ratelimit-reset-requests
-// ("1s", "6m0s", "120ms"), rounded up to the millisecond.
-func formatReset(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
-	return d.String()
 }

@@ -1,0 +1,104 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/continuumhq/continuum/internal/exchange"
+	"github.com/continuumhq/continuum/internal/openai"
+)
+
+// relay carries one attempt's answer from the backend's API to the
+// client's: unchanged when both speak the same API, translated otherwise.
+// It is the only place that knows either wire format; the attempt and the
+// stream only see the signals.
+type relay interface {
+	// event handles one upstream stream event, before the commit point
+	// (committed false: it must classify the event fully) or after it (it
+	// may look only at what it needs). It appends the client's bytes to dst.
+	event(dst []byte, ev openai.Event, committed bool) ([]byte, signal)
+	// end handles the end of the upstream body without a completion
+	// marker: it appends the client's closing events, if any, and reports
+	// whether the answer was whole (a finish reason was seen).
+	end(dst []byte) ([]byte, bool)
+	// fail appends the client's error event ending a stream interrupted
+	// after the commit point; no completion marker follows it.
+	fail(dst []byte, e openai.Error) []byte
+	// whole converts a complete answer that is not a stream.
+	whole(body []byte) ([]byte, usage, error)
+}
+
+// signal says what one upstream event was.
+type signal struct {
+	content bool   // model output: the first one is the commit point
+	done    bool   // the completion marker: the answer is whole
+	failed  bool   // an error event
+	message string // the error event's message, for logs
+	usage   usage  // usage reported by the event, if any
+}
+
+// usage is token usage as the backend reported it.
+type usage struct {
+	prompt, completion int
+	ok                 bool
+}
+
+// passOpenAI relays an OpenAI-compatible backend's answer to an OpenAI
+// client unchanged: the fast path.
+type passOpenAI struct {
+	sawFinish bool
+}
+
+var _ relay = (*passOpenAI)(nil)
+
+func (p *passOpenAI) event(dst []byte, ev openai.Event, committed bool) ([]byte, signal) {
+	dst = append(dst, ev.Raw...)
+	if ev.IsDone() {
+		return dst, signal{done: true}
+	}
+	var sig signal
+	if !committed {
+		c := openai.InspectEvent(ev)
+		if c.Error {
+			return dst, signal{failed: true, message: c.Message}
+		}
+		sig.content = c.Content
+	}
+	if !p.sawFinish && bytes.Contains(ev.Data, finishKey) {
+		p.sawFinish = true
+	}
+	if openai.MayHaveUsage(ev.Data) {
+		if u, ok := openai.ParseUsage(ev.Data); ok {
+			sig.usage = usage{u.PromptTokens, u.CompletionTokens, true}
+		}
+	}
+	return dst, sig
+}
+
+func (p *passOpenAI) end(dst []byte) ([]byte, bool) { return dst, p.sawFinish }
+
+func (p *passOpenAI) fail(dst []byte, e openai.Error) []byte {
+	dst = append(dst, "data: "...)
+	dst = append(dst, e.JSON()...)
+	return append(dst, "\n\n"...)
+}
+
+func (p *passOpenAI) whole(body []byte) ([]byte, usage, error) {
+	u, ok := openai.ParseUsage(body)
+	return body, usage{u.PromptTokens, u.CompletionTokens, ok}, nil
+}
+
+var finishKey = []byte(`"finish_reason":"`)
+
+// openAIPath is the path below an OpenAI-compatible backend's /v1 of an
+// API it serves natively.
+func openAIPath(api exchange.API) string {
+	switch api {
+	case exchange.Completions:
+		return "/completions"
+	case exchange.Embeddings:
+		return "/embeddings"
+	case exchange.Responses:
+		return "/responses"
+	}
+	return "/chat/completions"
+}
