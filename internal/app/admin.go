@@ -52,9 +52,7 @@ func (s adminSource) Reload(context.Context) error { return s.a.Reload("admin") 
 // configuration file's key names and value formats (durations such as
 // "30s"): it is rendered to YAML and read back as plain maps.
 func (s adminSource) Config() any {
-	s.a.mu.Lock()
-	red := s.a.cfg.Redacted()
-	s.a.mu.Unlock()
+	red := s.a.rt.Load().cfg.Redacted()
 	data, err := yaml.Marshal(red)
 	if err != nil {
 		return map[string]string{"error": "render configuration: " + err.Error()}
@@ -68,19 +66,18 @@ func (s adminSource) Config() any {
 
 // adminAuth returns the current admin.auth block.
 func (a *App) adminAuth() admin.Auth {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c := a.cfg.Admin.Auth
+	c := a.rt.Load().cfg.Admin.Auth
 	return admin.Auth{Method: c.Method, Token: c.Token, Username: c.Username, Password: c.Password}
 }
 
 // startAdmin serves the admin API on its own address when admin.bind_address is set.
 func (a *App) startAdmin() error {
-	addr := a.cfg.Admin.BindAddress
+	cfg := a.rt.Load().cfg
+	addr := cfg.Admin.BindAddress
 	if addr == "" {
 		return nil
 	}
-	ln, err := listen(addr, a.cfg.Server.SocketMode)
+	ln, err := listen(addr, cfg.Server.SocketMode)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/continuumhq/continuum/internal/admin"
 	"github.com/continuumhq/continuum/internal/clock"
@@ -74,14 +73,20 @@ type App struct {
 	level   *slog.LevelVar
 	started time.Time
 
-	mu      sync.Mutex // serialises reloads and snapshot rebuilds
-	reload  sync.Mutex // serialises whole reloads (read, validate, apply)
-	cfgSum  [32]byte   // SHA-256 of the configuration file last applied
-	cfg     *config.Config
-	members []*member
-	budget  *resilience.Budget
+	// rt is the running configuration and what it built, replaced as one
+	// value by a reload: readers load it and never wait for a reload.
+	rt atomic.Pointer[live]
+	// reload serialises whole reloads (read, validate, apply) and guards
+	// cfgSum; applying serialises Apply and the loops it restarts. Both may
+	// be held across network calls (discovering a new backend's models).
+	reload   sync.Mutex
+	applying sync.Mutex
+	cfgSum   [32]byte // SHA-256 of the configuration file last applied
+	// swap serialises installing a routing snapshot (a reload's, or a
+	// rebuild after model discovery) so that the newest runtime wins. It is
+	// never held across I/O.
+	swap sync.Mutex
 
-	live         atomic.Pointer[[]*member] // members, for lock-free readers
 	proxy        *proxy.Proxy
 	server       *server.Server
 	guard        guard
@@ -90,16 +95,12 @@ type App struct {
 	// metricsHTTP serves the Prometheus text format, on whichever listener
 	// metrics.listener names.
 	metricsHTTP http.Handler
-	// adminMetricsPath is the metrics endpoint served on the admin API's own
-	// listener, or "" when metrics are not served there. Guarded by mu.
-	adminMetricsPath string
-	adminServer      *http.Server
-	adminAddr        net.Addr
+	adminServer *http.Server
+	adminAddr   net.Addr
 	// adminApart is whether the admin API has its own listener; decided at
 	// start, as listeners do not change on reload.
 	adminApart bool
 	metrics    *metrics.Metrics
-	extra      func(ctx *fasthttp.RequestCtx) bool
 	discovered <-chan struct{}
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
@@ -129,7 +130,7 @@ func New(opts Options) (*App, error) {
 	if opts.Seed == 0 {
 		opts.Seed = 0x5eed
 	}
-	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), cfg: opts.Config, level: new(slog.LevelVar)}
+	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), level: new(slog.LevelVar)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.log = a.newLogger(opts.Config.Logging)
 	if opts.ConfigPath != "" {
@@ -142,8 +143,6 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.members = members
-	a.live.Store(&members)
 	a.registry = prometheus.NewRegistry()
 	a.metrics, err = metrics.New(a.registry, versionString())
 	if err != nil {
@@ -151,8 +150,8 @@ func New(opts Options) (*App, error) {
 	}
 	a.metrics.SetBackendSource(a.backendStats)
 	a.metricsHTTP = a.metrics.Handler(a.registry)
-	a.budget = resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
-	snap, err := a.snapshotFor(opts.Config, members, a.budget)
+	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
+	snap, err := a.snapshotFor(opts.Config, members, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +183,7 @@ func New(opts Options) (*App, error) {
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
 	a.adminApart = opts.Config.Admin.BindAddress != ""
-	a.extra = a.buildExtra(opts.Config)
+	a.rt.Store(a.newRuntime(opts.Config, members, budget))
 	a.metrics.ObserveReload("success")
 	return a, nil
 }
@@ -301,10 +300,10 @@ func (a *App) Start() error {
 	if len(lns) == 0 {
 		addrs := a.opts.Listen
 		if len(addrs) == 0 {
-			addrs = a.cfg.Server.BindAddress
+			addrs = a.rt.Load().cfg.Server.BindAddress
 		}
 		for _, addr := range addrs {
-			ln, err := listen(addr, a.cfg.Server.SocketMode)
+			ln, err := listen(addr, a.rt.Load().cfg.Server.SocketMode)
 			if err != nil {
 				for _, l := range lns {
 					l.Close()
@@ -321,11 +320,11 @@ func (a *App) Start() error {
 		}
 		return err
 	}
-	a.mu.Lock()
-	for _, m := range a.members {
+	a.applying.Lock()
+	for _, m := range a.rt.Load().members {
 		a.startLoops(m)
 	}
-	a.mu.Unlock()
+	a.applying.Unlock()
 	if a.opts.ConfigPath != "" && !a.opts.NoWatch {
 		w, err := config.NewWatcher(a.opts.ConfigPath)
 		if err != nil {
@@ -418,9 +417,7 @@ func (a *App) startLoops(m *member) {
 func (a *App) discoverLoop(ctx context.Context, m *member) {
 	for {
 		a.discoverOnce(ctx, m)
-		a.mu.Lock()
-		ttl := a.cfg.Cache.ModelCacheTTL
-		a.mu.Unlock()
+		ttl := a.rt.Load().cfg.Cache.ModelCacheTTL
 		if ttl <= 0 {
 			ttl = 60 * time.Second
 		}
@@ -479,12 +476,14 @@ func (a *App) discoverModels(ctx context.Context, m *member) bool {
 	return true
 }
 
-// rebuild makes a new routing snapshot from the current members (after a
-// discovery change) and installs it.
+// rebuild makes a new routing snapshot from the current runtime (after a
+// discovery change) and installs it. It holds no lock across I/O: a reload
+// in progress is never waited for.
 func (a *App) rebuild() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	snap, err := a.snapshotFor(a.cfg, a.members, a.budget)
+	a.swap.Lock()
+	defer a.swap.Unlock()
+	rt := a.rt.Load()
+	snap, err := a.snapshotFor(rt.cfg, rt.members, rt.budget)
 	if err != nil {
 		a.log.Error("rebuild routing table", "error", err)
 		return
@@ -495,7 +494,7 @@ func (a *App) rebuild() {
 // Ready reports whether at least one backend could take a request now.
 func (a *App) Ready() bool {
 	now := a.clk.Now()
-	for _, m := range *a.live.Load() {
+	for _, m := range a.rt.Load().members {
 		if m.usable(now) && len(m.backend.ServedModels()) > 0 {
 			return true
 		}
@@ -526,10 +525,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.cancel()
 	a.serveWG.Wait()
 	a.loopWG.Wait()
-	a.mu.Lock()
-	for _, m := range a.members {
+	a.applying.Lock()
+	for _, m := range a.rt.Load().members {
 		m.client.Close()
 	}
-	a.mu.Unlock()
+	a.applying.Unlock()
 	return err
 }

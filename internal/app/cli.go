@@ -335,9 +335,7 @@ func (a *App) run(ctx context.Context, env Env) int {
 // once the router is told to stop: server.shutdown_timeout. With 0 the
 // shutdown context is over at once, so nothing is waited for.
 func (a *App) shutdownGrace() time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cfg.Server.ShutdownTimeout
+	return a.rt.Load().cfg.Server.ShutdownTimeout
 }
 
 // shutdownGrace is how long the demo waits for streams on Ctrl-C.

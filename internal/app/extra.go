@@ -22,15 +22,14 @@ func (a *App) metricsOnAdmin(cfg *config.Config) bool {
 // buildExtra returns the handler for the listener's non-API paths: the
 // metrics endpoint (unless metrics are on the admin listener), the OpenAPI
 // document and its page, and the admin API when it shares the main
-// listener. It also sets what the admin listener serves besides the admin
-// API. It is rebuilt on reload, with a.mu held or before the app is shared.
-func (a *App) buildExtra(cfg *config.Config) func(ctx *fasthttp.RequestCtx) bool {
-	metricsPath := ""
+// listener; and the metrics path served on the admin listener ("" for
+// none). It is part of the runtime a reload replaces.
+func (a *App) buildExtra(cfg *config.Config) (func(ctx *fasthttp.RequestCtx) bool, string) {
+	metricsPath, adminMetricsPath := "", ""
 	var metricsHandler fasthttp.RequestHandler
-	a.adminMetricsPath = ""
 	switch {
 	case a.metricsOnAdmin(cfg):
-		a.adminMetricsPath = cfg.Metrics.Endpoint
+		adminMetricsPath = cfg.Metrics.Endpoint
 	case cfg.Metrics.Enabled:
 		metricsPath = cfg.Metrics.Endpoint
 		metricsHandler = fasthttpadaptor.NewFastHTTPHandler(a.metricsHTTP)
@@ -61,14 +60,12 @@ func (a *App) buildExtra(cfg *config.Config) func(ctx *fasthttp.RequestCtx) bool
 			return false
 		}
 		return true
-	}
+	}, adminMetricsPath
 }
 
 // serveExtra implements server.Deps.Extra with the current handler.
 func (a *App) serveExtra(ctx *fasthttp.RequestCtx) bool {
-	a.mu.Lock()
-	h := a.extra
-	a.mu.Unlock()
+	h := a.rt.Load().extra
 	return h != nil && h(ctx)
 }
 
@@ -77,9 +74,7 @@ func (a *App) serveExtra(ctx *fasthttp.RequestCtx) bool {
 // scrapers rarely send credentials, and this listener is private), and the
 // admin API for everything else.
 func (a *App) serveAdminListener(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	path := a.adminMetricsPath
-	a.mu.Unlock()
+	path := a.rt.Load().adminMetrics
 	if path != "" && r.URL.Path == path {
 		a.metricsHTTP.ServeHTTP(w, r)
 		return

@@ -176,7 +176,7 @@ func (a *App) healthChanged(name string, from, to backend.Health) {
 // backendStats feeds the per-backend gauges at scrape time.
 func (a *App) backendStats() []metrics.BackendStat {
 	now := a.clk.Now()
-	members := *a.live.Load()
+	members := a.rt.Load().members
 	out := make([]metrics.BackendStat, len(members))
 	for i, m := range members {
 		st := m.backend.State

@@ -61,24 +61,24 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 			}
 		}},
 		"server.read_header_timeout": {check: func(t *testing.T, z zeroRouter) {
-			if got := serverOptions(z.a.cfg).ReadTimeout; got != 0 { // server: zero means no limit
+			if got := serverOptions(z.a.rt.Load().cfg).ReadTimeout; got != 0 { // server: zero means no limit
 				t.Errorf("listener read timeout: got %s, want 0 (no limit)", got)
 			}
 		}},
 		"server.idle_timeout": {check: func(t *testing.T, z zeroRouter) {
-			if got := serverOptions(z.a.cfg).IdleTimeout; got != 0 { // server: zero means no limit
+			if got := serverOptions(z.a.rt.Load().cfg).IdleTimeout; got != 0 { // server: zero means no limit
 				t.Errorf("listener idle timeout: got %s, want 0 (no limit)", got)
 			}
 		}},
 		"server.cors.max_age": {with: map[string]string{"server.cors.enabled": "true"}, check: func(t *testing.T, z zeroRouter) {
 			// The listener sends Access-Control-Max-Age only when positive.
-			if got := corsSettings(z.a.cfg.Server.CORS).MaxAge; got != 0 {
+			if got := corsSettings(z.a.rt.Load().cfg.Server.CORS).MaxAge; got != 0 {
 				t.Errorf("CORS max age: got %s, want 0 (no header)", got)
 			}
 		}},
 		"server.socket_mode": {check: func(t *testing.T, z zeroRouter) {
 			// listen changes a socket's mode only when it is not 0.
-			if got := z.a.cfg.Server.SocketMode; got != 0 {
+			if got := z.a.rt.Load().cfg.Server.SocketMode; got != 0 {
 				t.Errorf("socket mode: got %#o, want 0 (kept as created)", got)
 			}
 		}},
@@ -90,7 +90,7 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 		}},
 		"server.max_retry_after": {check: func(t *testing.T, z zeroRouter) {
 			// proxy and listener: a zero cap means none.
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).RetryAfterCap; got != 0 {
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).RetryAfterCap; got != 0 {
 				t.Errorf("proxy Retry-After cap: got %s, want 0 (no cap)", got)
 			}
 			if got := z.a.guard.retryAfterCap.Load(); got != 0 {
@@ -99,15 +99,15 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 		}},
 		"server.client_write_timeout": {check: func(t *testing.T, z zeroRouter) {
 			// proxy and listener: zero means no limit.
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).ClientWriteTimeout; got != 0 {
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).ClientWriteTimeout; got != 0 {
 				t.Errorf("stream write timeout: got %s, want 0 (no limit)", got)
 			}
-			if got := serverSettings(z.a.cfg).ClientWriteTimeout; got != 0 {
+			if got := serverSettings(z.a.rt.Load().cfg).ClientWriteTimeout; got != 0 {
 				t.Errorf("answer write timeout: got %s, want 0 (no limit)", got)
 			}
 		}},
 		"server.connection_pool_size": {check: func(t *testing.T, z zeroRouter) {
-			if got := upstreamOptions(z.m.cfg, z.a.cfg).MaxIdle; got != 0 { // upstream: zero means its default
+			if got := upstreamOptions(z.m.cfg, z.a.rt.Load().cfg).MaxIdle; got != 0 { // upstream: zero means its default
 				t.Errorf("upstream idle pool: got %d, want 0 (the client's default)", got)
 			}
 		}},
@@ -116,7 +116,7 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 
 		// request
 		"request.timeout": {check: func(t *testing.T, z zeroRouter) {
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).Timeout; got != 0 {
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).Timeout; got != 0 {
 				t.Errorf("request timeout: got %s, want 0 (no limit)", got)
 			}
 			if got := z.m.target.Timeout; got != 0 {
@@ -127,7 +127,7 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 		"request.first_token_timeout": {check: checkFirstTokenTimeout},
 		"request.idle_timeout":        {check: checkIdleTimeout},
 		"request.max_retries": {check: func(t *testing.T, z zeroRouter) {
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).MaxAttempts; got != 1 {
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).MaxAttempts; got != 1 {
 				t.Errorf("attempts: got %d, want 1 (no retries)", got)
 			}
 		}},
@@ -135,7 +135,7 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 			if got := z.m.target.Timeout; got != 0 {
 				t.Errorf("attempt timeout on the backend: got %s, want 0 (none of its own)", got)
 			}
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).Timeout; got != 180*time.Second {
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).Timeout; got != 180*time.Second {
 				t.Errorf("request timeout: got %s, want the global 3m0s", got)
 			}
 		}},
@@ -200,7 +200,7 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 		"health_checks.max_warmup_duration":              {check: checkMaxWarmup},
 		"backends[].health_checks.max_warmup_duration":   {check: checkMaxWarmup},
 		"health_checks.panic_threshold": {check: func(t *testing.T, z zeroRouter) {
-			if got := z.a.proxyOptions(z.a.cfg, z.a.budget).PanicThreshold; got != 0 { // proxy: only when none is healthy
+			if got := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).PanicThreshold; got != 0 { // proxy: only when none is healthy
 				t.Errorf("panic threshold: got %g, want 0", got)
 			}
 		}},
@@ -307,11 +307,11 @@ func newZeroRouter(t *testing.T, cfg *config.Config) zeroRouter {
 	}
 	t.Cleanup(func() {
 		a.cancel()
-		for _, m := range a.members {
+		for _, m := range a.rt.Load().members {
 			m.client.Close()
 		}
 	})
-	return zeroRouter{a: a, clk: clk, m: a.members[0]}
+	return zeroRouter{a: a, clk: clk, m: a.rt.Load().members[0]}
 }
 
 // zeroPaths lists the path of every duration and number of type t, items
@@ -407,7 +407,7 @@ func (y *yamlTree) render(lines *[]string, pos map[string]int, indent int) {
 }
 
 func checkConnectTimeout(t *testing.T, z zeroRouter) {
-	if got := upstreamOptions(z.m.cfg, z.a.cfg).ConnectTimeout; got != 0 { // upstream: zero means no limit
+	if got := upstreamOptions(z.m.cfg, z.a.rt.Load().cfg).ConnectTimeout; got != 0 { // upstream: zero means no limit
 		t.Errorf("connect timeout: got %s, want 0 (no limit)", got)
 	}
 }
@@ -502,10 +502,10 @@ func checkMaxWarmup(t *testing.T, z zeroRouter) {
 // retry budget allows.
 func retriesAllowed(z zeroRouter, requests int) int {
 	for range requests {
-		z.a.budget.Request()
+		z.a.rt.Load().budget.Request()
 	}
 	n := 0
-	for z.a.budget.TryRetry() && n < 1000 {
+	for z.a.rt.Load().budget.TryRetry() && n < 1000 {
 		n++
 	}
 	return n

@@ -97,21 +97,24 @@ func (a *App) fileChanged() {
 // their models are routable when Apply returns. Requests in flight finish
 // on the snapshot they started with. Listener addresses are not changed by
 // a reload.
+//
+// Readers are never blocked: everything is built (new backends' models
+// discovered too) before the new runtime is swapped in.
 func (a *App) Apply(cfg *config.Config) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	old := a.cfg
-	members, err := a.buildMembers(cfg, a.members)
+	a.applying.Lock()
+	defer a.applying.Unlock()
+	prev := a.rt.Load()
+	old := prev.cfg
+	members, err := a.buildMembers(cfg, prev.members)
 	if err != nil {
 		return err
 	}
 	a.discoverNew(members)
-	budget := a.budget
+	budget := prev.budget
 	if old.Retry != cfg.Retry {
 		budget = resilience.NewBudget(budgetConfig(cfg.Retry), a.clk)
 	}
-	snap, err := a.snapshotFor(cfg, members, budget)
-	if err != nil {
+	if _, err := a.snapshotFor(cfg, members, budget); err != nil {
 		return err
 	}
 	authn, lim, proxies, err := a.buildGuards(cfg, a.guard.limiter.Load())
@@ -126,20 +129,29 @@ func (a *App) Apply(cfg *config.Config) error {
 	}
 
 	// Install, then restart background loops so they use the new settings.
+	// The snapshot is built again under swap: a discovery may have changed
+	// a kept backend's models since.
+	a.swap.Lock()
+	snap, err := a.snapshotFor(cfg, members, budget)
+	if err != nil {
+		a.swap.Unlock()
+		return err
+	}
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))
+	a.rt.Store(a.newRuntime(cfg, members, budget))
+	a.swap.Unlock()
 	if old.Admin.BindAddress != cfg.Admin.BindAddress {
 		a.log.Warn("admin.bind_address changed; restart to move the admin API")
 	}
 	if cfg.Metrics.Enabled && cfg.Metrics.Listener == config.MetricsOnAdmin && !a.adminApart {
 		a.log.Warn("metrics.listener is admin but the admin API has no listener of its own until restart; metrics stay on the main listener")
 	}
-	a.extra = a.buildExtra(cfg)
 	a.level.Set(parseLevel(firstNonEmpty(a.opts.LogLevel, cfg.Logging.Level)))
 	kept := map[*member]bool{}
 	for _, m := range members {
-		for _, p := range a.members {
+		for _, p := range prev.members {
 			if p.backend.State == m.backend.State {
 				kept[p] = true
 				if p.client != m.client {
@@ -148,7 +160,7 @@ func (a *App) Apply(cfg *config.Config) error {
 			}
 		}
 	}
-	for _, p := range a.members {
+	for _, p := range prev.members {
 		if p.stop != nil {
 			p.stop()
 		}
@@ -156,8 +168,6 @@ func (a *App) Apply(cfg *config.Config) error {
 			defer p.client.Close()
 		}
 	}
-	a.cfg, a.members, a.budget = cfg, members, budget
-	a.live.Store(&members)
 	if a.listeners != nil {
 		for _, m := range members {
 			a.startLoops(m)

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"github.com/valyala/fasthttp"
+
 	"context"
 	"fmt"
 	"sync"
@@ -14,6 +16,26 @@ import (
 	"github.com/continuumhq/continuum/internal/route"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
+
+// live is what one configuration built: the configuration itself, its
+// members, the retry budget and the handler of the listener's other pages.
+// It is immutable once stored; a reload stores a new one.
+type live struct {
+	cfg     *config.Config
+	members []*member
+	budget  *resilience.Budget
+	// extra serves the listener's non-API paths; adminMetrics is the
+	// metrics path of the admin listener ("" for none).
+	extra        func(ctx *fasthttp.RequestCtx) bool
+	adminMetrics string
+}
+
+// newRuntime builds the runtime value of cfg.
+func (a *App) newRuntime(cfg *config.Config, members []*member, budget *resilience.Budget) *live {
+	rt := &live{cfg: cfg, members: members, budget: budget}
+	rt.extra, rt.adminMetrics = a.buildExtra(cfg)
+	return rt
+}
 
 // member is one backend with everything the app keeps for it across
 // reloads: its live state, breaker, health tracker and connection pool.

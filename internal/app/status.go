@@ -27,7 +27,7 @@ type BackendStatus struct {
 
 // Backends returns the state of every configured backend, in configuration order.
 func (a *App) Backends() []BackendStatus {
-	members := *a.live.Load()
+	members := a.rt.Load().members
 	now := a.clk.Now()
 	out := make([]BackendStatus, 0, len(members))
 	for _, m := range members {
@@ -66,9 +66,7 @@ var ErrUnknownBackend = errors.New("backend not found")
 
 // SetDrained drains (no new requests; in-flight ones finish) or undrains a backend.
 func (a *App) SetDrained(name string, drained bool) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, m := range a.members {
+	for _, m := range a.rt.Load().members {
 		if m.backend.Name == name {
 			m.backend.State.SetDrained(drained)
 			verb := "undrained"
