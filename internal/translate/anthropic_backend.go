@@ -23,10 +23,6 @@ var _ Backend = anthropicBackend{}
 // Path returns "/v1/messages".
 func (anthropicBackend) Path(*openai.ChatRequest) string { return "/v1/messages" }
 
-// anthropicOnlyExtra are top-level members of a pivot's Extra that are
-// Anthropic request fields and pass through as they are.
-var anthropicOnlyExtra = []string{"thinking", "service_tier", "container", "mcp_servers", "context_management", "inference_geo", "cache_control"}
-
 // EncodeRequest builds a Messages request (spec §1, right column).
 func (anthropicBackend) EncodeRequest(req *openai.ChatRequest, opts BackendOptions) ([]byte, error) {
 	ar, err := encodeAnthropicRequest(req, &opts)
@@ -103,28 +99,29 @@ func encodeAnthropicRequest(req *openai.ChatRequest, opts *BackendOptions) (*ant
 		if err := json.Unmarshal(raw, &th); err != nil {
 			return nil, badRequest("thinking", CodeInvalidType, "thinking must be an object: %v", err)
 		}
-		ar.Thinking = &th
+		if th.Type != "disabled" && lastToolTurnUnsigned(ar.Messages) {
+			opts.warn("thinking dropped: the last assistant tool_use turn has no signed thinking block")
+		} else {
+			ar.Thinking = &th
+		}
 	} else if e := req.ReasoningEffort; e != "" && e != "none" {
-		if slices.Contains(opts.AdaptiveThinkingModels, req.Model) {
+		switch {
+		case lastToolTurnUnsigned(ar.Messages):
+			opts.warn("thinking dropped: the last assistant tool_use turn has no signed thinking block")
+		case slices.Contains(opts.AdaptiveThinkingModels, req.Model):
 			ar.Thinking = &anthropic.Thinking{Type: "adaptive"}
 			ar.OutputConfig = &anthropic.OutputConfig{Effort: anthropicEffort(e)}
-		} else {
+		default:
 			budget := effortBudget(e)
 			if capped {
 				budget = min(budget, capN-1)
-			} else {
-				ar.MaxTokens = defMax + budget
 			}
 			if budget >= 1024 {
 				ar.Thinking = &anthropic.Thinking{Type: "enabled", BudgetTokens: budget}
+				if !capped {
+					ar.MaxTokens = defMax + budget
+				}
 			}
-		}
-	}
-	if ar.Thinking != nil && ar.Thinking.Type != "disabled" && lastToolTurnUnsigned(ar.Messages) {
-		opts.warn("thinking dropped: the last assistant tool_use turn has no signed thinking block")
-		ar.Thinking = nil
-		if ar.OutputConfig != nil {
-			ar.OutputConfig.Effort = ""
 		}
 	}
 	thinking := ar.Thinking != nil && ar.Thinking.Type != "disabled"
@@ -207,13 +204,24 @@ func encodeAnthropicRequest(req *openai.ChatRequest, opts *BackendOptions) (*ant
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		switch {
-		case k == "thinking":
-		case slices.Contains(anthropicOnlyExtra, k):
+		v := req.Extra[k]
+		switch k {
+		case "thinking":
+		case "service_tier":
+			if json.Unmarshal(v, &ar.ServiceTier) != nil {
+				return nil, badRequest(k, CodeInvalidType, "service_tier must be a string")
+			}
+		case "container":
+			ar.Container = v
+		case "mcp_servers":
+			ar.MCPServers = v
+		case "cache_control":
+			ar.CacheControl = v
+		case "context_management", "inference_geo":
 			if ar.Extra == nil {
 				ar.Extra = map[string]json.RawMessage{}
 			}
-			ar.Extra[k] = req.Extra[k]
+			ar.Extra[k] = v
 		default:
 			opts.dropped(k)
 		}
