@@ -337,8 +337,8 @@ func (geminiBackend) DecodeResponse(body []byte, req *openai.ChatRequest) (*open
 		msg.ReasoningContent = reasoning.String()
 		finish = geminiFinish(cand.FinishReason, len(msg.ToolCalls) > 0)
 	}
-	id := r.ResponseID
-	if id == "" {
+	id := "chatcmpl-" + r.ResponseID
+	if r.ResponseID == "" {
 		id = randomID("chatcmpl-")
 	}
 	model := r.ModelVersion
@@ -431,8 +431,8 @@ func (d *geminiDecoder) Decode(ev openai.Event, out []*openai.ChatChunk) ([]*ope
 		return out, Info{Err: &UpstreamError{Status: http.StatusBadGateway, Type: openai.TypeUpstream, Code: openai.TypeUpstream, Message: "malformed stream event from the backend: " + err.Error()}}
 	}
 	if d.id == "" {
-		d.id = r.ResponseID
-		if d.id == "" {
+		d.id = "chatcmpl-" + r.ResponseID
+		if r.ResponseID == "" {
 			d.id = d.opts.newID("chatcmpl-")
 		}
 	}

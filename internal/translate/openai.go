@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/continuumhq/continuum/internal/openai"
 )
@@ -132,7 +133,7 @@ func (openAIEncoder) Ping(dst []byte) []byte                       { return appe
 func (openAIEncoder) End(dst []byte) []byte                        { return append(dst, "data: [DONE]\n\n"...) }
 func (openAIEncoder) Fail(dst []byte, e *UpstreamError) []byte {
 	typ := e.Type
-	if e.UpstreamType != "" {
+	if strings.HasSuffix(e.UpstreamType, "_error") {
 		typ = e.UpstreamType // spec §3a: the Anthropic type, with the §4 code
 	}
 	dst = append(dst, "data: "...)
