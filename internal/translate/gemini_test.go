@@ -33,7 +33,10 @@ func TestGeminiEncodeRequest(t *testing.T) {
 		err  string
 	}{
 		{name: "basic", req: `{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":100,"temperature":0.5,"top_p":0.9,"top_k":20,"stop":["END"],"reasoning_effort":"medium","response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}}`,
-			opts: func(o *BackendOptions) { o.Reasoning = true; o.GeminiSafetySettings = []byte(`[{"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_NONE"}]`) }},
+			opts: func(o *BackendOptions) {
+				o.Reasoning = true
+				o.GeminiSafetySettings = []byte(`[{"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_NONE"}]`)
+			}},
 		// A two-turn tool loop: the thought signature of the first call goes back.
 		{name: "tool_loop", req: `{"model":"gemini-3-pro","messages":[
 			{"role":"user","content":[{"type":"text","text":"Weather?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},

@@ -363,11 +363,17 @@ func decodeRespMessage(it *respItem, param string) (openai.ChatMessage, error) {
 		if err := json.Unmarshal(c, &s); err != nil {
 			return openai.ChatMessage{}, badRequest(param+".content", CodeInvalidType, "content must be a string or an array of parts")
 		}
+		if role == openai.RoleDeveloper {
+			role = openai.RoleSystem
+		}
 		return openai.ChatMessage{Role: role, Content: openai.TextContent(s)}, nil
 	}
 	parts, err := respParts(c, param+".content")
 	if err != nil {
 		return openai.ChatMessage{}, err
+	}
+	if role == openai.RoleDeveloper {
+		role = openai.RoleSystem // OpenAI-compatible servers do not all know "developer"
 	}
 	if role != "user" {
 		var b strings.Builder
