@@ -75,16 +75,6 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// indentJSON returns b indented, for failure messages and golden files.
-func indentJSON(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, b)
-	}
-	return out.Bytes()
-}
-
 // readEvents reads every SSE event of b (copying them).
 func readEvents(t *testing.T, b []byte) []openai.Event {
 	t.Helper()

@@ -560,12 +560,9 @@ func newRespObject(id string, created int64, model string, req *openai.ChatReque
 	if o.Model == "" {
 		o.Model = req.Model
 	}
-	for _, m := range req.Messages {
-		if m.Role == openai.RoleSystem {
-			s := m.Content.String()
-			o.Instructions = &s
-		}
-		break
+	if len(req.Messages) > 0 && req.Messages[0].Role == openai.RoleSystem {
+		s := req.Messages[0].Content.String()
+		o.Instructions = &s
 	}
 	if n, ok := req.MaxOutputTokens(); ok {
 		o.MaxOutputTokens = &n

@@ -277,11 +277,7 @@ func (e *respEncoder) End(dst []byte) []byte {
 			o.Output = append(o.Output, it)
 		}
 	}
-	finish := e.finish
-	if finish == "" || finish == openai.FinishStop && len(e.toolOrder) > 0 {
-		finish = openai.FinishStop
-	}
-	o.Status, o.IncompleteDetails = respStatus(finish)
+	o.Status, o.IncompleteDetails = respStatus(e.finish)
 	o.Usage = respUsageFrom(e.usage)
 	typ := "response.completed"
 	if o.Status == "incomplete" {
