@@ -800,8 +800,18 @@ func (e *anthropicEncoder) Fail(dst []byte, err *UpstreamError) []byte {
 	}
 	e.ended = true
 	typ := err.UpstreamType
-	if typ == "" || !strings.HasSuffix(typ, "_error") {
+	if !isAnthropicErrorType(typ) {
 		typ = anthropic.ErrorTypeForStatus(err.Status)
 	}
 	return e.event(dst, anthropic.EventError, anthropic.ErrorBody{Type: "error", Error: anthropic.ErrorDetail{Type: typ, Message: err.Message}})
+}
+
+// isAnthropicErrorType reports whether typ is one of Anthropic's error types.
+func isAnthropicErrorType(typ string) bool {
+	switch typ {
+	case anthropic.ErrInvalidRequest, anthropic.ErrAuthentication, anthropic.ErrBilling, anthropic.ErrPermission,
+		anthropic.ErrNotFound, anthropic.ErrTooLarge, anthropic.ErrRateLimit, anthropic.ErrAPI, anthropic.ErrTimeout, anthropic.ErrOverloaded:
+		return true
+	}
+	return false
 }

@@ -157,37 +157,10 @@ func runBackendStream(t *testing.T, dec StreamDecoder, enc StreamEncoder, sse []
 }
 
 // runClientStream feeds an OpenAI chat stream (SSE) through
-// DecodeOpenAIChunk and renders it with enc, as runBackendStream does.
+// NewOpenAIStreamDecoder and renders it with enc, as runBackendStream does.
 func runClientStream(t *testing.T, enc StreamEncoder, sse []byte) streamResult {
 	t.Helper()
-	return runBackendStream(t, &openAIDecoder{}, enc, sse)
-}
-
-// openAIDecoder adapts DecodeOpenAIChunk to StreamDecoder for the tests:
-// complete once [DONE] was seen after a finish reason.
-type openAIDecoder struct{ finished, done bool }
-
-func (d *openAIDecoder) Decode(ev openai.Event, out []*openai.ChatChunk) ([]*openai.ChatChunk, Info) {
-	c, info, err := DecodeOpenAIChunk(ev)
-	if err != nil {
-		return out, Info{Err: &UpstreamError{Status: 502, Type: "upstream_error", Message: err.Error()}}
-	}
-	if info.Done {
-		d.done = true
-	}
-	if c != nil {
-		for _, ch := range c.Choices {
-			if ch.FinishReason != nil && *ch.FinishReason != "" {
-				d.finished = true
-			}
-		}
-		out = append(out, c)
-	}
-	return out, info
-}
-
-func (d *openAIDecoder) Finish(out []*openai.ChatChunk) ([]*openai.ChatChunk, bool) {
-	return out, d.finished
+	return runBackendStream(t, NewOpenAIStreamDecoder(), enc, sse)
 }
 
 // ptr returns a pointer to v.

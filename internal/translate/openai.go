@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/continuumhq/continuum/internal/openai"
 )
@@ -79,6 +78,39 @@ func DecodeOpenAIChunk(ev openai.Event) (*openai.ChatChunk, Info, error) {
 	return &c, info, nil
 }
 
+// NewOpenAIStreamDecoder returns a StreamDecoder of an OpenAI-compatible
+// backend's chat stream (DecodeOpenAIChunk per event), for Anthropic and
+// Responses clients of such a backend. The answer is complete when a
+// finish reason or [DONE] was seen; Finish appends nothing.
+func NewOpenAIStreamDecoder() StreamDecoder { return &openAIDecoder{} }
+
+type openAIDecoder struct{ finished bool }
+
+// Decode decodes one event; a malformed event is an upstream error.
+func (d *openAIDecoder) Decode(ev openai.Event, out []*openai.ChatChunk) ([]*openai.ChatChunk, Info) {
+	c, info, err := DecodeOpenAIChunk(ev)
+	if err != nil {
+		return out, Info{Err: &UpstreamError{Status: http.StatusBadGateway, Type: openai.TypeUpstream, Code: openai.TypeUpstream, Message: "malformed stream event from the backend: " + err.Error()}}
+	}
+	if info.Done {
+		d.finished = true
+	}
+	if c != nil {
+		for _, ch := range c.Choices {
+			if ch.FinishReason != nil && *ch.FinishReason != "" {
+				d.finished = true
+			}
+		}
+		out = append(out, c)
+	}
+	return out, info
+}
+
+// Finish reports whether a finish reason or [DONE] was seen.
+func (d *openAIDecoder) Finish(out []*openai.ChatChunk) ([]*openai.ChatChunk, bool) {
+	return out, d.finished
+}
+
 // EncodeOpenAIChunk appends one pivot chunk as an OpenAI SSE event
 // ("data: {…}\n\n").
 func EncodeOpenAIChunk(dst []byte, c *openai.ChatChunk) []byte {
@@ -133,7 +165,7 @@ func (openAIEncoder) Ping(dst []byte) []byte                       { return appe
 func (openAIEncoder) End(dst []byte) []byte                        { return append(dst, "data: [DONE]\n\n"...) }
 func (openAIEncoder) Fail(dst []byte, e *UpstreamError) []byte {
 	typ := e.Type
-	if strings.HasSuffix(e.UpstreamType, "_error") {
+	if isAnthropicErrorType(e.UpstreamType) {
 		typ = e.UpstreamType // spec §3a: the Anthropic type, with the §4 code
 	}
 	dst = append(dst, "data: "...)
