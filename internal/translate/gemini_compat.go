@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"github.com/continuumhq/continuum/internal/gemini"
 	"github.com/continuumhq/continuum/internal/openai"
@@ -26,6 +27,31 @@ func (GeminiCompat) Error(status int, body []byte) *UpstreamError {
 		return geminiError(status, body)
 	}
 	return DecodeOpenAIError(status, body)
+}
+
+// Request prepares a request for the compatible endpoint in place: in each
+// assistant turn whose tool calls carry no thought signature (a history
+// from another backend), the first call gets Google's documented
+// skip_thought_signature_validator, which Gemini 3 requires.
+func (GeminiCompat) Request(req *openai.ChatRequest) {
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		if m.Role != openai.RoleAssistant || len(m.ToolCalls) == 0 {
+			continue
+		}
+		signed := false
+		for _, tc := range m.ToolCalls {
+			signed = signed || thoughtSignature(tc) != ""
+		}
+		if signed {
+			continue
+		}
+		tc := &m.ToolCalls[0]
+		if tc.Extra == nil {
+			tc.Extra = map[string]json.RawMessage{}
+		}
+		tc.Extra["extra_content"] = signatureExtra(skipSignature)["extra_content"]
+	}
 }
 
 // Completion fixes a non-streamed answer in place: a "stop" finish with tool

@@ -192,6 +192,19 @@ func TestGeminiCompat(t *testing.T) {
 		t.Errorf("stream thought signature lost: %s", out)
 	}
 
+	// A foreign history gets the placeholder signature on its first call only.
+	foreign := decodeChat(t, `{"model":"gemini-3-pro","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"b","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"real"}}}]}]}`)
+	g.Request(foreign)
+	if got := thoughtSignature(foreign.Messages[0].ToolCalls[0]); got != skipSignature {
+		t.Errorf("first call: got %q, want %q", got, skipSignature)
+	}
+	if got := thoughtSignature(foreign.Messages[0].ToolCalls[1]); got != "" {
+		t.Errorf("second call: got %q, want none", got)
+	}
+	if got := thoughtSignature(foreign.Messages[1].ToolCalls[0]); got != "real" {
+		t.Errorf("signed call: got %q, want real", got)
+	}
+
 	// The signature survives a two-turn loop through the native backend too.
 	gc, err := NewGeminiBackend().DecodeResponse([]byte(`{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"c2ln"}]},"finishReason":"STOP"}]}`), &openai.ChatRequest{Model: "g"})
 	if err != nil {

@@ -173,6 +173,12 @@ func (openAIEncoder) Fail(dst []byte, e *UpstreamError) []byte {
 	return append(dst, "\n\n"...)
 }
 
+// EncodeCountTokens returns the body of a count_tokens answer,
+// {"input_tokens":n}.
+func EncodeCountTokens(n int) []byte {
+	return fmt.Appendf(nil, `{"input_tokens":%d}`, n)
+}
+
 // EstimateTokens estimates the input tokens of a request as its characters
 // divided by 4 (at least 1): message text, tool calls and results, and tool
 // definitions. It is the count_tokens answer for backends that cannot count.

@@ -87,6 +87,9 @@ func TestEstimateTokens(t *testing.T) {
 	if n := EstimateTokens(&openai.ChatRequest{}); n != 1 {
 		t.Errorf("empty request: got %d, want 1", n)
 	}
+	if got := string(EncodeCountTokens(12)); got != `{"input_tokens":12}` {
+		t.Errorf("count_tokens body: got %s", got)
+	}
 	if !strings.Contains(NewAnthropicClient().ContentType(), "event-stream") {
 		t.Errorf("content type")
 	}
