@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -192,7 +193,12 @@ func encodeGeminiRequest(req *openai.ChatRequest, opts *BackendOptions) (*gemini
 	if req.LogitBias != nil {
 		opts.dropped("logit_bias")
 	}
+	keys := make([]string, 0, len(req.Extra))
 	for k := range req.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		opts.dropped(k)
 	}
 	return gr, nil

@@ -190,7 +190,10 @@ type BackendOptions struct {
 	// output_config.format; other models get json_schema through a forced
 	// json_tool_call tool. Default nil.
 	JSONSchemaModels []string
-	// GeminiMode is GeminiNative or GeminiOpenAI. Default "" means native.
+	// GeminiMode is GeminiNative or GeminiOpenAI: the core uses
+	// NewGeminiBackend for the first and the OpenAI path with GeminiCompat
+	// (at GeminiCompatPath) for the second; the translators do not read it.
+	// Default "" means native.
 	GeminiMode string
 	// GeminiSafetySettings, when set, is sent as the safetySettings of native
 	// Gemini requests (a JSON array). Default nil: none.
