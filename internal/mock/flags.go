@@ -23,6 +23,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
 	}
+	if o.API == "" {
+		o.API = APIOpenAI
+	}
+	fs.StringVar(&o.API, "api", o.API, "`API` to simulate: openai, anthropic (/v1/messages) or gemini (/v1beta/models/{m}:generateContent)")
 	fs.Var(modelsFlag{&o.Models}, "models", "comma-separated `list` of model IDs to serve")
 	fs.DurationVar(&o.TTFT, "ttft", o.TTFT, "time to first token")
 	fs.DurationVar(&o.TokenDelay, "token-delay", o.TokenDelay, "delay between two tokens")

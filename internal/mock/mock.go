@@ -11,10 +11,27 @@
 // and end as soon as the client cancels. Stats, Events and LastRequest let
 // tests observe what the backend saw.
 //
-// Endpoints:
+// Endpoints (Options.API "openai", the default):
 //
 //	POST /v1/chat/completions, /v1/completions, /v1/embeddings
 //	GET  /v1/models, /v1/models/{id}, /api/tags, /health
+//
+// With Options.API "anthropic" it simulates the Anthropic Messages API
+// (named stream events as the real API sends them, errors in Anthropic's
+// envelope, x-api-key authentication):
+//
+//	POST /v1/messages, /v1/messages/count_tokens
+//	GET  /v1/models, /v1/models/{id}, /health
+//
+// With Options.API "gemini" it simulates Gemini's native API (alt=sse
+// streams, Gemini error bodies, x-goog-api-key authentication):
+//
+//	POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse
+//	GET  /v1beta/models, /v1beta/models/{model}, /health
+//
+// In both, a request that declares tools and whose last user message
+// contains the word "tool" is answered with a call of its first tool
+// (ToolTrigger).
 package mock
 
 import (
@@ -85,7 +102,7 @@ type lastRequest struct {
 func New(opts Options) *Server {
 	s := &Server{events: make(chan Event, eventBuffer)}
 	s.stats.byRoute = make(map[string]*atomic.Int64)
-	for _, r := range []string{RouteChat, RouteCompletions, RouteEmbeddings, RouteModels, RouteModel, RouteTags, RouteHealth, RouteOther} {
+	for _, r := range append([]string{RouteChat, RouteCompletions, RouteEmbeddings, RouteModels, RouteModel, RouteTags, RouteHealth, RouteOther}, vendorRoutes...) {
 		s.stats.byRoute[r] = new(atomic.Int64)
 	}
 	st := newState(opts)
@@ -234,7 +251,15 @@ type exchange struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	o := &st.opts
-	route, id := match(r.URL.Path)
+	var route, id string
+	switch o.API {
+	case APIAnthropic:
+		route, id = matchAnthropic(r.URL.Path)
+	case APIGemini:
+		route, id = matchGemini(r.URL.Path)
+	default:
+		route, id = match(r.URL.Path)
+	}
 	x := &exchange{path: r.URL.Path, route: route, header: r.Header.Clone()}
 	s.stats.requests.Add(1)
 	s.stats.inFlight.Add(1)
@@ -242,6 +267,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.finish(o, x)
 	if o.Name != "" {
 		w.Header().Set(HeaderBackend, o.Name)
+	}
+	switch o.API {
+	case APIAnthropic:
+		s.serveAnthropic(w, r, st, x, route, id)
+		x.done = true
+		return
+	case APIGemini:
+		s.serveGemini(w, r, st, x, route, id)
+		x.done = true
+		return
 	}
 
 	switch route {

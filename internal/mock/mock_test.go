@@ -1364,7 +1364,7 @@ func TestRegisterFlags(t *testing.T) {
 			"--models", "a, b,,c", "--ttft", "200ms", "--token-delay", "20ms", "--tokens", "7", "--embedding-dim", "4",
 			"--error-status", "503", "--error-rate", "0.3", "--retry-after", "2", "--hang", "--hang-after-headers",
 			"--cut-after", "3", "--stall-after", "4", "--first-event-error", "--empty-stream", "--health-status", "503",
-			"--warmup", "30s", "--api-key", "KEY", "--any-model", "--name", "n1", "--seed", "9",
+			"--warmup", "30s", "--api-key", "KEY", "--any-model", "--name", "n1", "--seed", "9", "--api", "anthropic",
 		}
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
@@ -1373,15 +1373,15 @@ func TestRegisterFlags(t *testing.T) {
 			Models: []string{"a", "b", "c"}, TTFT: 200 * time.Millisecond, TokenDelay: 20 * time.Millisecond, Tokens: 7, EmbeddingDim: 4,
 			ErrorStatus: 503, ErrorRate: 0.3, RetryAfter: "2", Hang: true, HangAfterHeaders: true, CutAfter: 3, StallAfter: 4,
 			FirstEventError: true, EmptyStream: true, HealthStatus: 503, WarmupFor: 30 * time.Second, RequireAPIKey: "KEY",
-			AcceptAnyModel: true, Name: "n1", Seed: 9,
+			AcceptAnyModel: true, Name: "n1", Seed: 9, API: APIAnthropic,
 		}
 		if !reflect.DeepEqual(o, want) {
 			t.Errorf("got %+v, want %+v", o, want)
 		}
 		n := 0
 		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n != 20 {
-			t.Errorf("got %d flags, want 20", n)
+		if n != 21 {
+			t.Errorf("got %d flags, want 21", n)
 		}
 	})
 	t.Run("empty models", func(t *testing.T) {

@@ -30,6 +30,12 @@ const (
 // serving DefaultModel. Every field may be changed at run time with
 // Server.SetOptions; a request reads the options once, when it arrives.
 type Options struct {
+	// API is the API simulated: APIOpenAI, APIAnthropic or APIGemini. The
+	// faults below apply to each; in the Anthropic mode an ErrorStatus of
+	// 529 (or 503) is an overloaded_error, and FirstEventError sends an
+	// overloaded_error event right after message_start. Default "" means
+	// APIOpenAI.
+	API string
 	// Models lists the model IDs served. Default (nil or empty): [DefaultModel].
 	Models []string
 	// AcceptAnyModel serves any requested model instead of answering 404
@@ -128,6 +134,11 @@ type Options struct {
 func (o Options) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch o.API {
+	case "", APIOpenAI, APIAnthropic, APIGemini:
+	default:
+		add("api %q is not one of openai, anthropic, gemini", o.API)
+	}
 	for i, m := range o.Models {
 		if m == "" {
 			add("model %d is empty", i+1)
