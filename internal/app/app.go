@@ -170,16 +170,17 @@ func New(opts Options) (*App, error) {
 		Seed:       opts.Seed,
 	})
 	a.server = server.New(serverOptions(opts.Config), serverSettings(opts.Config), server.Deps{
-		Forwarder: a.proxy,
-		Catalog:   a.proxy,
-		Ready:     a.Ready,
-		Observer:  a,
-		Logger:    a.log,
-		Admit:     a.admit,
-		Authorize: a.authorize,
-		ClientIP:  a.clientIP,
-		Gate:      a.guard.gate,
-		Extra:     a.serveExtra,
+		Forwarder:   a.proxy,
+		Catalog:     a.proxy,
+		Ready:       a.Ready,
+		Observer:    a,
+		Logger:      a.log,
+		Admit:       a.admit,
+		Authorize:   a.authorize,
+		RenderError: proxy.RenderError,
+		ClientIP:    a.clientIP,
+		Gate:        a.guard.gate,
+		Extra:       a.serveExtra,
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
 	a.adminApart = opts.Config.Admin.BindAddress != ""

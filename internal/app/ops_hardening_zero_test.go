@@ -106,6 +106,12 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 				t.Errorf("answer write timeout: got %s, want 0 (no limit)", got)
 			}
 		}},
+		"backends[].default_max_tokens": {check: func(t *testing.T, z zeroRouter) {
+			// translate: zero means its default, 4096.
+			if got := z.m.target.Dialect.Options.DefaultMaxTokens; got != 0 {
+				t.Errorf("default max tokens: got %d, want 0 (the translator's 4096)", got)
+			}
+		}},
 		"server.connection_pool_size": {check: func(t *testing.T, z zeroRouter) {
 			if got := upstreamOptions(z.m.cfg, z.a.rt.Load().cfg).MaxIdle; got != 0 { // upstream: zero means its default
 				t.Errorf("upstream idle pool: got %d, want 0 (the client's default)", got)

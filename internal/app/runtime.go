@@ -14,6 +14,7 @@ import (
 	"github.com/continuumhq/continuum/internal/proxy"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/translate"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
 
@@ -56,7 +57,7 @@ type member struct {
 
 // clientKey is what forces a new connection pool when it changes.
 func clientKey(b config.Backend, poolSize int) string {
-	return fmt.Sprintf("%s|%s|%s|%v|%d", b.APIKey, b.OrgID, b.URL, b.Request.ConnectTimeout, poolSize)
+	return fmt.Sprintf("%s|%s|%s|%v|%d|%s|%s", b.APIKey, b.OrgID, b.URL, b.Request.ConnectTimeout, poolSize, b.AnthropicVersion, b.GeminiAPI)
 }
 
 // buildMember makes or updates the member for one configured backend,
@@ -137,6 +138,7 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 			Jitter:      bc.Retry.Jitter,
 			SameBackend: bc.Retry.SameBackend,
 		},
+		Dialect: dialect(bc),
 	}
 	if bc.Request.Timeout != cfg.Request.Timeout {
 		m.target.Timeout = bc.Request.Timeout
@@ -144,17 +146,39 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	return m, nil
 }
 
-// breakerConfig maps a circuit_breaker block to the breaker's settings. The
-// configuration's zeros keep their documented meaning: minimum_requests 0
-// ("any number") is one call, the fewest a rate can be judged on; timeout 0
-// ("probes at once") is the breaker's negative, no-open-time Timeout.
 // upstreamOptions returns a backend's client options. Zero means the same
 // in both: connect_timeout 0 is no limit beyond the operating system's, and
 // connection_pool_size 0 is the client's own default.
 func upstreamOptions(bc config.Backend, cfg *config.Config) upstream.Options {
-	return upstream.Options{ConnectTimeout: bc.Request.ConnectTimeout, MaxIdle: cfg.Server.ConnectionPoolSize}
+	return upstream.Options{
+		ConnectTimeout: bc.Request.ConnectTimeout, MaxIdle: cfg.Server.ConnectionPoolSize,
+		AnthropicVersion: bc.AnthropicVersion, GeminiOpenAI: bc.GeminiAPI == config.GeminiOpenAI,
+	}
 }
 
+// dialect returns the settings of translations to a backend's API. The
+// configuration's zeros are the translators': default_max_tokens 0 is 4096,
+// anthropic_version "" is 2023-06-01.
+func dialect(bc config.Backend) proxy.Dialect {
+	return proxy.Dialect{
+		AnthropicNative: bc.AnthropicNative,
+		GeminiOpenAI:    bc.GeminiAPI == config.GeminiOpenAI,
+		AnthropicBeta:   bc.AnthropicBeta,
+		Reasoning:       bc.Reasoning,
+		Options: translate.BackendOptions{
+			AnthropicVersion: bc.AnthropicVersion,
+			AnthropicBeta:    bc.AnthropicBeta,
+			DefaultMaxTokens: bc.DefaultMaxTokens,
+			Reasoning:        bc.Reasoning,
+			GeminiMode:       bc.GeminiAPI,
+		},
+	}
+}
+
+// breakerConfig maps a circuit_breaker block to the breaker's settings. The
+// configuration's zeros keep their documented meaning: minimum_requests 0
+// ("any number") is one call, the fewest a rate can be judged on; timeout 0
+// ("probes at once") is the breaker's negative, no-open-time Timeout.
 func breakerConfig(c config.BreakerConfig) resilience.BreakerConfig {
 	timeout := c.Timeout
 	if timeout == 0 {

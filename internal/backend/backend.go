@@ -25,10 +25,37 @@ const (
 	LMStudio Type = "lmstudio" // LM Studio's local server
 	LocalAI  Type = "localai"  // LocalAI
 	Ollama   Type = "ollama"   // Ollama (OpenAI-compatible /v1 plus /api/tags)
+	// Anthropic is Anthropic's Messages API (api.anthropic.com and
+	// compatible servers).
+	Anthropic Type = "anthropic"
+	// Gemini is Google's Gemini API: native generateContent, or its
+	// OpenAI-compatible endpoint.
+	Gemini Type = "gemini"
 )
 
 // Types lists every supported Type in documentation order.
-var Types = []Type{OpenAI, VLLM, LlamaCpp, LMStudio, LocalAI, Ollama}
+var Types = []Type{OpenAI, VLLM, LlamaCpp, LMStudio, LocalAI, Ollama, Anthropic, Gemini}
+
+// Protocol is the wire API a backend type speaks.
+type Protocol uint8
+
+// Protocols.
+const (
+	ProtocolOpenAI    Protocol = iota // OpenAI chat completions and friends
+	ProtocolAnthropic                 // Anthropic Messages
+	ProtocolGemini                    // Gemini generateContent
+)
+
+// Protocol returns the wire API of t.
+func (t Type) Protocol() Protocol {
+	switch t {
+	case Anthropic:
+		return ProtocolAnthropic
+	case Gemini:
+		return ProtocolGemini
+	}
+	return ProtocolOpenAI
+}
 
 // Valid reports whether t is a supported type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }

@@ -153,13 +153,16 @@ type Backend struct {
 	// Name identifies the backend in logs, metrics, the admin API and the
 	// X-Continuum-Backend header. Required and unique.
 	Name string `yaml:"name"`
-	// Type is the API dialect: openai, vllm, llamacpp, lmstudio, localai or
-	// ollama. "generic" and "openai_compatible" mean openai. Default "openai";
-	// "" also means openai.
+	// Type is the API dialect: openai, vllm, llamacpp, lmstudio, localai,
+	// ollama, anthropic or gemini. "generic" and "openai_compatible" mean
+	// openai, "claude" anthropic and "google" gemini. Default "openai"; ""
+	// also means openai.
 	Type string `yaml:"type"`
 	// URL is the base URL (http or https), stored without a trailing "/".
 	// Required, except that a backend written with "type: openai" and no url
-	// gets https://api.openai.com, as in continuum-router. User information
+	// gets https://api.openai.com, as in continuum-router, "type: anthropic"
+	// https://api.anthropic.com and "type: gemini"
+	// https://generativelanguage.googleapis.com. User information
 	// in it (http://user:password@host) is sent as HTTP basic
 	// authentication, unless APIKey is set (then only the bearer token is
 	// sent, with a warning); it is not part of the URL requests go to (see
@@ -191,7 +194,35 @@ type Backend struct {
 	// HealthChecks is the effective health-check configuration for this
 	// backend (YAML key health_checks or health_check), merged like Request.
 	HealthChecks HealthConfig `yaml:"health_checks"`
+
+	// AnthropicVersion is the anthropic-version a type anthropic backend is
+	// called with when the client did not send one (Anthropic clients'
+	// own version is passed on). Default "" means 2023-06-01.
+	AnthropicVersion string `yaml:"anthropic_version,omitempty"`
+	// AnthropicBeta lists anthropic-beta values sent to a type anthropic
+	// backend, merged with the client's. Default: none.
+	AnthropicBeta []string `yaml:"anthropic_beta,omitempty"`
+	// AnthropicNative marks an OpenAI-compatible backend that also serves
+	// Anthropic's /v1/messages (vLLM, SGLang, llama.cpp): Anthropic clients'
+	// calls are passed to it unchanged instead of translated. Default false.
+	AnthropicNative bool `yaml:"anthropic_native,omitempty"`
+	// DefaultMaxTokens is the max_tokens sent to a type anthropic backend
+	// when the client set none (Anthropic requires one). Default 0 means 4096.
+	DefaultMaxTokens int `yaml:"default_max_tokens,omitempty"`
+	// GeminiAPI selects how a type gemini backend is called: native
+	// (generateContent) or openai (its OpenAI-compatible endpoint under
+	// /v1beta/openai). Default "" means native.
+	GeminiAPI string `yaml:"gemini_api,omitempty"`
+	// Reasoning passes reasoning (thinking) through translations to and
+	// from this backend. Default false: it is dropped.
+	Reasoning bool `yaml:"reasoning,omitempty"`
 }
+
+// Values of Backend.GeminiAPI.
+const (
+	GeminiNative = "native"
+	GeminiOpenAI = "openai"
+)
 
 // ModelConfig is one entry of a backend's model_configs.
 type ModelConfig struct {

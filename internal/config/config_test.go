@@ -500,9 +500,9 @@ func TestBackendErrors(t *testing.T) {
 			want: []string{`config.yaml:2:38: backends[0].type: unknown backend type "olama"; did you mean "ollama"?`},
 		},
 		{
-			name: "unsupported type",
-			src:  "backends:\n  - {name: a, url: \"http://h\", type: anthropic}\n",
-			want: []string{`config.yaml:2:38: backends[0].type: backend type "anthropic" is not supported yet (supported: openai, vllm, llamacpp, lmstudio, localai, ollama)`},
+			name: "unknown gemini api",
+			src:  "backends:\n  - {name: a, url: \"http://h\", type: gemini, gemini_api: rest}\n",
+			want: []string{`config.yaml:2:58: backends[0].gemini_api: must be native or openai (got "rest")`},
 		},
 		{
 			name: "weight zero",

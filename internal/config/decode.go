@@ -190,17 +190,30 @@ func (d *decoder) backend(n *yaml.Node, path string, c *Config) Backend {
 				b.ModelConfigs = append(b.ModelConfigs, m)
 			})
 		},
-		"request":         func(n *yaml.Node, p string) { d.request(n, p, &b.Request) },
-		"retry":           retry,
-		"retry_override":  retry,
-		"circuit_breaker": func(n *yaml.Node, p string) { d.breaker(n, p, &b.CircuitBreaker) },
-		"health_checks":   health,
-		"health_check":    health,
+		"request":            func(n *yaml.Node, p string) { d.request(n, p, &b.Request) },
+		"retry":              retry,
+		"retry_override":     retry,
+		"circuit_breaker":    func(n *yaml.Node, p string) { d.breaker(n, p, &b.CircuitBreaker) },
+		"health_checks":      health,
+		"health_check":       health,
+		"anthropic_version":  d.str(&b.AnthropicVersion),
+		"anthropic_beta":     d.strings(&b.AnthropicBeta),
+		"anthropic_native":   d.boolean(&b.AnthropicNative),
+		"default_max_tokens": d.integer(&b.DefaultMaxTokens),
+		"gemini_api":         d.normalized(&b.GeminiAPI, lower),
+		"reasoning":          d.boolean(&b.Reasoning),
 	})
-	// continuum-router's native OpenAI backend ("type: openai", not the
-	// generic default) needs no url.
-	if b.URL == "" && fold(writtenType) == "openai" {
-		b.URL = openAIURL
+	// Vendors' own backends need no url: continuum-router's native OpenAI
+	// backend ("type: openai", not the generic default), Anthropic and Gemini.
+	if b.URL == "" {
+		switch {
+		case fold(writtenType) == "openai":
+			b.URL = openAIURL
+		case b.Type == "anthropic":
+			b.URL = anthropicURL
+		case b.Type == "gemini":
+			b.URL = geminiURL
+		}
 	}
 	return b
 }
@@ -215,8 +228,12 @@ func trimURL(s string) string {
 	return s
 }
 
-// openAIURL is the URL of a backend written with "type: openai" and no url.
-const openAIURL = "https://api.openai.com"
+// The URLs of vendors' backends written without one.
+const (
+	openAIURL    = "https://api.openai.com"
+	anthropicURL = "https://api.anthropic.com"
+	geminiURL    = "https://generativelanguage.googleapis.com"
+)
 
 func (d *decoder) apiKeys(n *yaml.Node, path string, a *APIKeysConfig) {
 	if n.Kind == yaml.SequenceNode {

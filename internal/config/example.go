@@ -61,7 +61,7 @@ server:
 backends:
   - name: vllm-a                        # required, unique; shown in logs, metrics and X-Continuum-Backend
     # openai (default) | vllm | llamacpp | lmstudio | localai | ollama
-    # ("generic" and "openai_compatible" mean openai; anthropic and gemini: not yet)
+    # | anthropic | gemini ("generic" and "openai_compatible" mean openai)
     type: vllm
     # required; http or https. user:password@ in it (percent-encoded) is
     # sent as basic auth unless api_key is set, and is never shown.
@@ -86,9 +86,24 @@ backends:
     retry: { base_delay: 100ms }
     circuit_breaker: { failure_threshold: 3 }
     health_checks: { endpoint: /health }
+    # Translation settings; each is used only by the backend types named.
+    anthropic_native: false             # OpenAI-compatible types: the server also serves Anthropic's /v1/messages
+    reasoning: false                    # any type: pass reasoning (thinking) through translations
+    anthropic_version: ""               # anthropic: anthropic-version when the client sent none ("": 2023-06-01)
+    anthropic_beta: []                  # anthropic: merged with the client's anthropic-beta
+    default_max_tokens: 0               # anthropic: max_tokens when the client set none (0: 4096)
+    gemini_api: native                  # gemini: native (generateContent) | openai (its OpenAI-compatible endpoint)
   - name: ollama-local
     type: ollama
     url: http://127.0.0.1:11434
+  - name: claude                        # Anthropic's Messages API (example)
+    type: anthropic                     # url defaults to https://api.anthropic.com
+    api_key: "${ANTHROPIC_API_KEY:-}"   # sent as x-api-key
+    models: [claude-sonnet-4-5]
+  - name: gemini                        # Google's Gemini API (example)
+    type: gemini                        # url defaults to https://generativelanguage.googleapis.com
+    api_key: "${GEMINI_API_KEY:-}"      # sent as x-goog-api-key (gemini_api openai: as a bearer token)
+    models: [gemini-2.5-flash]
 
 # How a backend is chosen among those serving a model: RoundRobin |
 # WeightedRoundRobin | LeastConnections | LeastLatency | Random | PowerOfTwo |

@@ -254,14 +254,18 @@ func (v *validator) backends() {
 			for i, t := range backend.Types {
 				valid[i] = string(t)
 			}
-			if slices.Contains(unsupportedBackendTypes, b.Type) {
-				v.errorf(pathKey(p, "type"), "backend type %s is not supported yet (supported: %s)", quote(b.Type), strings.Join(valid, ", "))
-			} else {
-				v.errorf(pathKey(p, "type"), "unknown backend type %s%s", quote(b.Type), didYouMean(b.Type, valid))
-			}
+			v.errorf(pathKey(p, "type"), "unknown backend type %s%s", quote(b.Type), didYouMean(b.Type, valid))
 		}
 		if b.Weight < 1 {
 			v.errorf(pathKey(p, "weight"), "must be at least 1 (got %d)", b.Weight)
+		}
+		if b.DefaultMaxTokens < 0 {
+			v.errorf(pathKey(p, "default_max_tokens"), "must not be negative (got %d)", b.DefaultMaxTokens)
+		}
+		switch b.GeminiAPI {
+		case "", GeminiNative, GeminiOpenAI:
+		default:
+			v.errorf(pathKey(p, "gemini_api"), "must be %s or %s (got %s)", GeminiNative, GeminiOpenAI, quote(b.GeminiAPI))
 		}
 		v.modelList(pathKey(p, "models"), b.Models)
 		for j, m := range b.ModelConfigs {

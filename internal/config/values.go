@@ -135,15 +135,15 @@ func canonicalBackendType(s string) (string, bool) {
 	switch f := fold(s); f {
 	case "", "generic", "openaicompatible", "openai":
 		return "openai", true
-	case "vllm", "llamacpp", "lmstudio", "localai", "ollama":
+	case "vllm", "llamacpp", "lmstudio", "localai", "ollama", "anthropic", "gemini":
 		return f, true
+	case "claude":
+		return "anthropic", true
+	case "google":
+		return "gemini", true
 	}
 	return strings.ToLower(strings.TrimSpace(s)), false
 }
-
-// unsupportedBackendTypes are backend types continuum-router supports and
-// Continuum does not yet.
-var unsupportedBackendTypes = []string{"anthropic", "gemini"}
 
 // CanonicalLogLevel returns the canonical form of a log level as accepted by
 // logging.level, --log-level and CONTINUUM_LOG_LEVEL: debug, info, warn or

@@ -111,7 +111,7 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	}
 	f.attempts++
 	a.f, a.t, a.permit, a.start = f, t, permit, f.p.clk.Now()
-	a.rl = &a.openai
+	a.rl = &a.openai // until the plan says otherwise
 	a.ctx, a.cancel = context.WithCancelCause(f.parent)
 	t.Backend.State.Acquire()
 	if t.FirstTokenTimeout > 0 {
@@ -122,18 +122,25 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	}
 	a.arm()
 
+	p, fl := a.plan(model)
+	if fl != nil {
+		return nil, a.fail(fl)
+	}
+	a.rl = p.rl
 	f.hdr[0] = upstream.Field{Name: "Content-Type", Value: "application/json"}
 	f.hdr[1] = upstream.Field{Name: "X-Request-Id", Value: f.req.RequestID}
-	req := &f.ureq
-	*req = upstream.Request{
-		Path:    t.Sender.APIPath(openAIPath(f.req.API)),
-		Header:  f.hdr[:2],
-		Forward: f.req.Forward,
-		Body:    f.body(model),
-	}
+	header := f.hdr[:2]
 	if f.req.ForwardedFor != "" {
 		f.hdr[2] = upstream.Field{Name: "X-Forwarded-For", Value: f.req.ForwardedFor}
-		req.Header = f.hdr[:3]
+		header = f.hdr[:3]
+	}
+	if len(p.header) > 0 {
+		header = append(header[:len(header):len(header)], p.header...)
+	}
+	req := &f.ureq
+	*req = upstream.Request{Path: p.path, Header: header, Body: p.body}
+	if p.forward {
+		req.Forward = f.req.Forward
 	}
 	resp, err := t.Sender.Do(a.ctx, req)
 	if err != nil {
@@ -299,7 +306,7 @@ func (a *attempt) readWhole(resp *upstream.Response) (*exchange.Response, *failu
 	a.t.Backend.State.ObserveLatency(a.f.p.clk.Now().Sub(a.start))
 	a.permit.Commit()
 	a.end(resilience.Success, "")
-	return &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Body: body, Backend: a.t.Backend.Name}, nil
+	return &exchange.Response{Status: resp.Status, Header: a.answerHeaders(resp.Header, false), Body: body, Backend: a.t.Backend.Name}, nil
 }
 
 // openStream reads events until the first one with content (the commit
@@ -320,6 +327,14 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 		var sig signal
 		held, sig = a.rl.event(held, ev, false)
 		switch {
+		case sig.failed && sig.capacity:
+			// A busy backend (Anthropic's overloaded_error): rest it and
+			// fail over at once, as after a 429.
+			resp.Body.Close()
+			a.t.Backend.State.CoolDown(a.f.p.clk.Now().Add(a.f.snap.opts.DefaultCooldown))
+			return nil, a.fail(&failure{kind: "stream_overloaded", detail: "backend sent an error event: " + sig.message,
+				message: "the backend is overloaded", status: 503, immediate: true, capacity: true, outcome: resilience.Capacity,
+				passOn: a.streamErrorAnswer(sig)})
 		case sig.failed:
 			resp.Body.Close()
 			return nil, a.fail(&failure{kind: "stream_error", detail: "backend sent an error event: " + sig.message,
@@ -340,7 +355,7 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 			a.f.rec.Prompt, a.f.rec.Completion, a.f.rec.HasUsage = sig.usage.prompt, sig.usage.completion, true
 		}
 		s := &stream{a: a, rl: a.rl, body: resp.Body, r: r, held: held}
-		return &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Stream: s, Backend: a.t.Backend.Name}, nil
+		return &exchange.Response{Status: resp.Status, Header: a.answerHeaders(resp.Header, true), Stream: s, Backend: a.t.Backend.Name}, nil
 	}
 }
 
@@ -378,8 +393,27 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 	now := a.f.p.clk.Now()
 	ra, raOK := resilience.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	outcome := resilience.ClassifyStatus(resp.Status, raOK)
-	pass := &exchange.Response{Status: resp.Status, Header: passHeaders(resp.Header), Body: body, Backend: a.t.Backend.Name}
-	fl := &failure{kind: "status_" + strconv.Itoa(resp.Status), detail: fmt.Sprintf("backend answered %d", resp.Status), status: resp.Status, passOn: pass}
+	status, passBody, ue := a.rl.upstreamError(resp.Status, body)
+	if ue != nil {
+		// The backend's API says what its error is (Anthropic's 529
+		// overloaded is capacity; a spend limit is final).
+		switch {
+		case ue.Capacity:
+			outcome = resilience.Capacity
+		case ue.Final && !ue.SpendLimit:
+			outcome = resilience.Ignored
+		case ue.SpendLimit:
+			outcome = resilience.Failure
+		}
+	}
+	pass := &exchange.Response{Status: status, Header: passHeaders(resp.Header), Body: passBody, Backend: a.t.Backend.Name}
+	if ue != nil {
+		pass.Header = withContentType(pass.Header)
+	}
+	fl := &failure{kind: "status_" + strconv.Itoa(resp.Status), detail: fmt.Sprintf("backend answered %d", resp.Status), status: status, passOn: pass}
+	if ue != nil && ue.SpendLimit {
+		fl.final = true
+	}
 	switch outcome {
 	case resilience.Capacity:
 		if !raOK {
@@ -390,7 +424,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 	case resilience.Ignored:
 		fl.final = true
 	}
-	if resp.Status == 503 && !raOK {
+	if (resp.Status == 503 || resp.Status == 529) && !raOK {
 		pass.Header = append(pass.Header, exchange.Field{Name: "Retry-After", Value: "1"})
 	}
 	fl.outcome = outcome
@@ -510,4 +544,45 @@ func routerError(status int, msg string) *exchange.Response {
 
 func noBackend(model string, wait time.Duration) *exchange.Response {
 	return errorResponse(503, openai.ErrorForStatus(503, "no backend is available for model `"+model+"`; try again later"), wait)
+}
+
+// withContentType makes a translated error answer's Content-Type JSON,
+// whatever the backend's was.
+func withContentType(h []exchange.Field) []exchange.Field {
+	out := h[:0]
+	for _, f := range h {
+		if !strings.EqualFold(f.Name, "Content-Type") && !strings.EqualFold(f.Name, "Content-Length") {
+			out = append(out, f)
+		}
+	}
+	return append(out, exchange.Field{Name: "Content-Type", Value: "application/json"})
+}
+
+// answerHeaders are the response header fields of a committed answer: the
+// backend's own, and, for a translated answer, the client API's content
+// type and the parameters the backend could not take.
+func (a *attempt) answerHeaders(h upstream.Header, stream bool) []exchange.Field {
+	out := passHeaders(h)
+	if _, ok := a.rl.(*translated); !ok {
+		return out
+	}
+	ct := "application/json"
+	if stream {
+		ct = "text/event-stream"
+	}
+	out = withContentType(out)
+	out[len(out)-1].Value = ct
+	if f, ok := droppedHeader(a.rl); ok {
+		out = append(out, f)
+	}
+	return out
+}
+
+// streamErrorAnswer is the answer to pass on when a busy backend's stream
+// error is the request's last failure: 503 in the client's format.
+func (a *attempt) streamErrorAnswer(sig signal) *exchange.Response {
+	e := openai.NewError("overloaded_error", "overloaded", "", sig.message)
+	status, body := renderError(a.f.req.API, 503, e)
+	return &exchange.Response{Status: status, Body: body, Backend: a.t.Backend.Name,
+		Header: []exchange.Field{{Name: "Content-Type", Value: "application/json"}, {Name: "Retry-After", Value: "1"}}}
 }

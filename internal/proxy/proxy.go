@@ -11,6 +11,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,13 +29,18 @@ import (
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/translate"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
 
 // Sender sends requests to one backend. *upstream.Client implements it.
 type Sender interface {
 	Do(ctx context.Context, req *upstream.Request) (*upstream.Response, error)
+	// APIPath is the path of an OpenAI endpoint ("/chat/completions")
+	// below the backend's /v1.
 	APIPath(endpoint string) string
+	// RootPath is a path below the backend's root URL ("/v1/messages").
+	RootPath(p string) string
 }
 
 // PassiveHealth records the outcome of real requests. *health.Tracker implements it.
@@ -85,6 +91,8 @@ type Target struct {
 	Timeout time.Duration
 	// Retry is the delay policy after this backend failed.
 	Retry RetryPolicy
+	// Dialect holds the settings of translations to the backend's API.
+	Dialect Dialect
 }
 
 // Options configure a Snapshot.
@@ -249,14 +257,31 @@ var (
 // cancelled when the client goes away. For a streaming response the request
 // is not finished until the returned Stream has been written or closed.
 func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Response {
+	resp := p.forward(ctx, req)
+	if req.API.Anthropic() {
+		resp = anthropicAnswer(req, resp)
+	}
+	return resp
+}
+
+// anthropicAnswer gives an answer to an Anthropic client its request-id
+// header and, for an error the router made, Anthropic's error envelope.
+func anthropicAnswer(req *exchange.Call, resp *exchange.Response) *exchange.Response {
+	resp.Header = append(resp.Header, exchange.Field{Name: "request-id", Value: req.RequestID})
+	if resp.Backend != "" || resp.Stream != nil || resp.Status < 400 {
+		return resp
+	}
+	var e openai.ErrorBody
+	if json.Unmarshal(resp.Body, &e) != nil || e.Error.Type == "" {
+		return resp // already Anthropic's (a translated backend error)
+	}
+	resp.Status, resp.Body = renderError(req.API, resp.Status, e.Error)
+	return resp
+}
+
+func (p *Proxy) forward(ctx context.Context, req *exchange.Call) *exchange.Response {
 	snap := p.snap.Load()
 	rec := req.Record
-	switch req.API {
-	case exchange.ChatCompletions, exchange.Completions, exchange.Embeddings:
-	default:
-		rec.ErrorKind = "unsupported_api"
-		return errorResponse(501, openai.NewError(openai.TypeInvalidRequest, "unsupported_api", "", "this API is not served yet"), 0)
-	}
 	res, ok := snap.table.Resolve(req.Fields.Model)
 	if !ok && p.discovered != nil {
 		select {
@@ -272,6 +297,14 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 		return errorResponse(404, openai.ModelNotFound(req.Fields.Model), 0)
 	}
 	rec.Routed = res.Model
+	if !snap.serves(req.API, res) {
+		if req.API == exchange.CountTokens {
+			return countTokens(req)
+		}
+		rec.ErrorKind = "unsupported_endpoint"
+		return errorResponse(400, openai.NewError(openai.TypeInvalidRequest, "unsupported_endpoint", "model",
+			"model `"+req.Fields.Model+"` is not served by any backend that supports "+req.API.String()), 0)
+	}
 
 	f, _ := p.states.Get().(*forwarding)
 	if f == nil {
@@ -283,12 +316,40 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 	if snap.opts.Timeout > 0 {
 		f.deadline = f.start.Add(snap.opts.Timeout)
 	}
-	f.flt.snap = snap
+	f.flt.snap, f.flt.api = snap, req.API
 	resp := f.run()
 	if resp.Stream == nil {
 		f.release()
 	}
 	return resp
+}
+
+// serves reports whether some backend of res can serve a call of api.
+func (s *Snapshot) serves(api exchange.API, res route.Resolution) bool {
+	for _, g := range res.Groups {
+		for _, b := range g.Backends {
+			if supports(api, s.targets[b]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// countTokens answers Anthropic's count_tokens without a backend that can:
+// an estimate (characters / 4), flagged X-Continuum-Estimated.
+func countTokens(req *exchange.Call) *exchange.Response {
+	pivot, err := anthropicClient.DecodeRequest(req.Body, translate.ClientOptions{CountTokens: true})
+	if err != nil {
+		var re *translate.RequestError
+		if !errors.As(err, &re) {
+			re = &translate.RequestError{Message: err.Error()}
+		}
+		req.Record.ErrorKind = "invalid_request"
+		return errorResponse(400, re.OpenAI(), 0)
+	}
+	return &exchange.Response{Status: 200, Body: translate.EncodeCountTokens(translate.EstimateTokens(pivot)),
+		Header: []exchange.Field{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Continuum-Estimated", Value: "true"}}}
 }
 
 // release returns the forwarding state to the pool once nothing refers to
@@ -491,8 +552,10 @@ type filter struct {
 	// allowAgain admits the backends in again (retry.same_backend), once
 	// no other backend could be picked.
 	allowAgain bool
-	now        time.Time
-	panic      bool
+	// api is the call's: backends that cannot serve it are not available.
+	api   exchange.API
+	now   time.Time
+	panic bool
 	// refused lists the backends whose open breaker kept them out of this
 	// request, each reported once (continuum_circuit_breaker_rejections_total).
 	refused []*backend.Backend
@@ -533,6 +596,9 @@ func (f *filter) Available(b *backend.Backend) bool {
 	}
 	st := b.State
 	if st.Drained() || st.CoolingDown(f.now) {
+		return false
+	}
+	if f.api != exchange.ChatCompletions && !supports(f.api, f.snap.targets[b]) {
 		return false
 	}
 	if !f.panic && !st.Health().Routable() {

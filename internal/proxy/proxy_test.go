@@ -37,6 +37,7 @@ func (f *fakeSender) Do(ctx context.Context, _ *upstream.Request) (*upstream.Res
 }
 
 func (f *fakeSender) APIPath(ep string) string { return "/v1" + ep }
+func (f *fakeSender) RootPath(p string) string { return p }
 
 func (f *fakeSender) Calls() int {
 	f.mu.Lock()

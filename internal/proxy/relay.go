@@ -5,6 +5,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/translate"
 )
 
 // relay carries one attempt's answer from the backend's API to the
@@ -25,15 +26,22 @@ type relay interface {
 	fail(dst []byte, e openai.Error) []byte
 	// whole converts a complete answer that is not a stream.
 	whole(body []byte) ([]byte, usage, error)
+	// upstreamError converts a backend's error answer for the client: the
+	// status and body to pass on, and how the backend's API classifies it
+	// (nil when both speak the same API: the status alone decides).
+	upstreamError(status int, body []byte) (int, []byte, *translate.UpstreamError)
 }
 
 // signal says what one upstream event was.
 type signal struct {
-	content bool   // model output: the first one is the commit point
-	done    bool   // the completion marker: the answer is whole
-	failed  bool   // an error event
-	message string // the error event's message, for logs
-	usage   usage  // usage reported by the event, if any
+	content  bool   // model output: the first one is the commit point
+	done     bool   // the completion marker: the answer is whole
+	failed   bool   // an error event
+	capacity bool   // the error says the backend is busy, not broken
+	message  string // the error event's message, for logs
+	usage    usage  // usage reported by the event, if any
+	// upstream is the error event's content, when the relay understood it.
+	upstream *translate.UpstreamError
 }
 
 // usage is token usage as the backend reported it.
@@ -80,6 +88,10 @@ func (p *passOpenAI) fail(dst []byte, e openai.Error) []byte {
 	dst = append(dst, "data: "...)
 	dst = append(dst, e.JSON()...)
 	return append(dst, "\n\n"...)
+}
+
+func (p *passOpenAI) upstreamError(status int, body []byte) (int, []byte, *translate.UpstreamError) {
+	return status, body, nil
 }
 
 func (p *passOpenAI) whole(body []byte) ([]byte, usage, error) {

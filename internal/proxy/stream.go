@@ -71,6 +71,11 @@ func (s *stream) Next(dst []byte) ([]byte, error) {
 		}
 		var sig signal
 		dst, sig = s.rl.event(dst, ev, true)
+		if sig.failed {
+			// The backend's own error event after the commit point
+			// (translated streams): the client gets it in its format.
+			return s.upstreamFailed(dst, sig)
+		}
 		if sig.usage.ok {
 			rec := a.f.rec
 			rec.Prompt, rec.Completion, rec.HasUsage = sig.usage.prompt, sig.usage.completion, true
@@ -148,6 +153,22 @@ func (s *stream) failed(dst []byte, err error) ([]byte, error) {
 	a.f.rec.ErrorKind = kind
 	a.f.p.log.Warn("stream aborted after commit", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)
 	s.end(outcome, kind) // returns the request state to the pool: nothing may use a after this
+	return dst, exchange.ErrStreamAborted
+}
+
+// upstreamFailed ends the stream after the backend sent an error event
+// past the commit point: the client gets the error in its own format and
+// no completion marker.
+func (s *stream) upstreamFailed(dst []byte, sig signal) ([]byte, error) {
+	a := s.a
+	e := openai.NewError(openai.TypeUpstream, "stream_interrupted", "", sig.message)
+	if u := sig.upstream; u != nil {
+		e = u.OpenAI()
+	}
+	dst = s.rl.fail(dst, e)
+	a.f.rec.Aborted, a.f.rec.ErrorKind = true, "stream_error"
+	a.f.p.log.Warn("stream aborted after commit", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", "stream_error", "detail", sig.message)
+	s.end(resilience.Failure, "stream_error")
 	return dst, exchange.ErrStreamAborted
 }
 

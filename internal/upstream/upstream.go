@@ -133,7 +133,16 @@ type Options struct {
 	// TLSConfig is used for https:// backends; nil means Go's defaults
 	// (system roots).
 	TLSConfig *tls.Config
+	// AnthropicVersion is the anthropic-version sent to a type anthropic
+	// backend with requests that carry none. Zero means "2023-06-01".
+	AnthropicVersion string
+	// GeminiOpenAI calls a type gemini backend through its OpenAI-compatible
+	// endpoint (bearer key) instead of natively (x-goog-api-key).
+	GeminiOpenAI bool
 }
+
+// DefaultAnthropicVersion is the anthropic-version used when none is set.
+const DefaultAnthropicVersion = "2023-06-01"
 
 func (o Options) withDefaults() Options {
 	if o.MaxIdle <= 0 {
@@ -156,6 +165,10 @@ type Client struct {
 	root  string // URL path prefix without a trailing "/v1"
 	auth  Header
 	paths map[string]string // APIPath results for the common endpoints
+	// version is a type anthropic backend's default anthropic-version.
+	version string
+	// geminiKey authenticates a type gemini backend's native model listing.
+	geminiKey string
 }
 
 // New returns a Client for b: a pooled HTTP/1.1 client for http:// URLs and
@@ -172,6 +185,10 @@ func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 	}
 	c := &Client{typ: b.Type}
 	switch {
+	case b.APIKey != "" && b.Type == backend.Anthropic:
+		c.auth = append(c.auth, Field{"x-api-key", b.APIKey})
+	case b.APIKey != "" && b.Type == backend.Gemini && !opts.GeminiOpenAI:
+		c.auth = append(c.auth, Field{"x-goog-api-key", b.APIKey})
 	case b.APIKey != "":
 		c.auth = append(c.auth, Field{"Authorization", "Bearer " + b.APIKey})
 	case u.User != nil:
@@ -181,6 +198,15 @@ func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 	}
 	if orgID != "" {
 		c.auth = append(c.auth, Field{"OpenAI-Organization", orgID})
+	}
+	if b.Type == backend.Anthropic {
+		c.version = opts.AnthropicVersion
+		if c.version == "" {
+			c.version = DefaultAnthropicVersion
+		}
+	}
+	if b.Type == backend.Gemini && opts.GeminiOpenAI {
+		c.geminiKey = b.APIKey
 	}
 	c.root = strings.TrimSuffix(strings.TrimSuffix(u.EscapedPath(), "/"), "/v1")
 	c.paths = map[string]string{}
@@ -202,10 +228,19 @@ func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 // Do sends req and returns once the response head has arrived; the body is
 // read as it arrives. Cancelling ctx aborts the request at any point,
 // including while its body is being read, and closes the connection; the
-// error then is context.Cause(ctx).
+// error then is context.Cause(ctx). A type anthropic backend gets the
+// client's default anthropic-version when req sets none.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	if c.version != "" && !req.Header.Has("anthropic-version") {
+		r := *req
+		r.Header = append(append(Header(nil), req.Header...), Field{"anthropic-version", c.version})
+		return c.tr.roundTrip(ctx, &r, c.auth)
+	}
 	return c.tr.roundTrip(ctx, req, c.auth)
 }
+
+// Type returns the backend type the client was made for.
+func (c *Client) Type() backend.Type { return c.typ }
 
 // APIPath returns the path of an OpenAI endpoint (such as "/chat/completions")
 // on this backend: the URL's path, then "/v1", then the endpoint. A URL that
@@ -227,10 +262,14 @@ func (c *Client) RootPath(p string) string {
 }
 
 // DefaultHealthPath is the probe path used when none is configured: the
-// models listing (Ollama: /api/tags, which every Ollama version serves).
+// models listing (Ollama: /api/tags, which every Ollama version serves;
+// Gemini: /v1beta/models).
 func (c *Client) DefaultHealthPath() string {
-	if c.typ == backend.Ollama {
+	switch c.typ {
+	case backend.Ollama:
 		return c.RootPath("/api/tags")
+	case backend.Gemini:
+		return c.RootPath("/v1beta/models")
 	}
 	return c.APIPath("/models")
 }
