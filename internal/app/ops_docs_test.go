@@ -13,6 +13,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/admin"
 	"github.com/continuumhq/continuum/internal/apidocs"
+	"github.com/continuumhq/continuum/internal/endpoint"
 	"github.com/continuumhq/continuum/internal/mock"
 )
 
@@ -22,11 +23,9 @@ type opsRoute = string
 // opsServedRoutes lists the routes the router serves: the listener's own
 // and the admin API's.
 func opsServedRoutes() []opsRoute {
-	routes := []opsRoute{
-		"POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings",
-		"GET /v1/models", "GET /v1/models/{id}",
-		"GET /health", "GET /healthz", "GET /ready", "GET /metrics",
-		"GET /openapi.json", "GET /docs",
+	var routes []opsRoute
+	for _, r := range endpoint.Default().Routes() {
+		routes = append(routes, r.Method+" "+r.Doc)
 	}
 	for _, r := range admin.Routes() {
 		routes = append(routes, r.Method+" "+r.Path)

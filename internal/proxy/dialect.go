@@ -254,7 +254,28 @@ func (p *passAnthropic) end(dst []byte) ([]byte, bool) { return dst, p.done }
 
 func (p *passAnthropic) fail(dst []byte, e openai.Error) []byte {
 	enc := anthropicClient.NewStreamEncoder(&openai.ChatRequest{})
-	return enc.Fail(dst, &translate.UpstreamError{Type: e.Type, Message: e.Message})
+	return enc.Fail(dst, streamFailure(e))
+}
+
+// streamFailure is the upstream error that ends an interrupted stream, with
+// the status its type stands for (so that encoders map it to their API's
+// error types: an upstream_error is Anthropic's api_error).
+func streamFailure(e openai.Error) *translate.UpstreamError {
+	ue := &translate.UpstreamError{Type: e.Type, Message: e.Message, Status: 502}
+	if e.Code != nil {
+		ue.Code = *e.Code
+	}
+	switch e.Type {
+	case openai.TypeTimeout:
+		ue.Status = 504
+	case openai.TypeServer:
+		ue.Status = 500
+	case "overloaded_error":
+		ue.Status = 503
+	case openai.TypeRateLimit:
+		ue.Status = 429
+	}
+	return ue
 }
 
 func (p *passAnthropic) whole(body []byte) ([]byte, usage, error) {
@@ -326,11 +347,7 @@ func (r *translated) end(dst []byte) ([]byte, bool) {
 }
 
 func (r *translated) fail(dst []byte, e openai.Error) []byte {
-	ue := &translate.UpstreamError{Type: e.Type, Message: e.Message}
-	if e.Code != nil {
-		ue.Code = *e.Code
-	}
-	return r.enc.Fail(dst, ue)
+	return r.enc.Fail(dst, streamFailure(e))
 }
 
 func (r *translated) whole(body []byte) ([]byte, usage, error) {

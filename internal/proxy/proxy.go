@@ -18,6 +18,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,6 +268,12 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 // anthropicAnswer gives an answer to an Anthropic client its request-id
 // header and, for an error the router made, Anthropic's error envelope.
 func anthropicAnswer(req *exchange.Call, resp *exchange.Response) *exchange.Response {
+	// A passed-through backend's own request id goes on under another name.
+	for i, f := range resp.Header {
+		if strings.EqualFold(f.Name, "request-id") {
+			resp.Header[i].Name = "X-Upstream-Request-Id"
+		}
+	}
 	resp.Header = append(resp.Header, exchange.Field{Name: "request-id", Value: req.RequestID})
 	if resp.Backend != "" || resp.Stream != nil || resp.Status < 400 {
 		return resp
