@@ -102,3 +102,28 @@ func (b *bucket) until(n float64) time.Duration {
 	// from being bumped up by rounding noise.
 	return time.Duration(math.Ceil(ns - 1e-3))
 }
+
+// need is how many tokens must be in b for a charge of cost to pass: the cost
+// itself, or the whole burst when the cost is larger than the burst (such a
+// charge passes only on a full bucket, and overdraws it).
+func (b *bucket) need(cost float64) float64 { return min(cost, float64(b.spec.Burst)) }
+
+// fits reports whether a charge of cost passes with tokens in the bucket.
+func (b *bucket) fits(tokens, cost float64) bool { return tokens+epsilon >= b.need(cost) }
+
+// charged returns the token count after a charge of cost from tokens: a
+// positive cost may overdraw the bucket (debt), a negative cost refunds up to
+// a full bucket, never beyond.
+func (b *bucket) charged(tokens, cost float64) float64 {
+	return min(float64(b.spec.Burst), tokens-cost)
+}
+
+// waitFor returns how long until the bucket, holding tokens, has n: rounded
+// up to the nanosecond.
+func (b *bucket) waitFor(tokens, n float64) time.Duration {
+	deficit := n - tokens
+	if deficit <= epsilon {
+		return 0
+	}
+	return time.Duration(math.Ceil(deficit*float64(time.Second)/b.spec.RatePerSecond - 1e-3))
+}

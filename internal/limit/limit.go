@@ -2,10 +2,19 @@
 // client address and for all traffic together), bounds the requests in flight
 // for load shedding, and finds the client address behind trusted proxies.
 //
-// Buckets live in memory and are refilled lazily when a request touches them,
-// using the injected clock; nothing runs in the background. The number of
-// tracked keys and client addresses is bounded, the least recently used being
-// forgotten first, so a flood of distinct addresses cannot exhaust memory.
+// Limiter keeps its buckets in memory and refills them lazily when a request
+// touches them, using the injected clock; nothing runs in the background. The
+// number of tracked keys and client addresses is bounded, the least recently
+// used being forgotten first, so a flood of distinct addresses cannot exhaust
+// memory.
+//
+// Store generalizes it for several replicas: a batch of Items (any buckets,
+// any costs, refunds and debt) taken all or nothing, with the same GCRA
+// semantics in memory (MemoryStore) and in Redis (RedisStore, one script per
+// request, shared by every replica). Resilient adds a breaker and a failure
+// policy per scope for Redis outages, and Reserve/Reservation account token
+// limits by reserving an estimate and reconciling it to the usage. See
+// docs/scaleout.md.
 package limit
 
 import (

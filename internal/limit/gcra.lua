@@ -1,0 +1,40 @@
+-- GCRA over several buckets, all or nothing; modelled on rwz/redis-gcra.
+-- A bucket stores its theoretical arrival time (TAT, µs on the Redis clock);
+-- it is full when TAT <= now and expires then.
+-- KEYS[i]: bucket i. ARGV[4i-3 .. 4i]: emission interval (µs per unit),
+-- burst, cost (negative refunds), debt ("1": charge even into debt).
+-- Returns {allowed, index, burst, remaining, reset_us, retry_us}.
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tats, before, after = {}, {}, {}
+local deny, wait = 0, 0.001
+for i, key in ipairs(KEYS) do
+  local iv, burst, cost = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
+  local tat = tats[key]
+  if tat == nil then tat = math.max(now, tonumber(redis.call('GET', key) or now) or now) end
+  -- a cost above the burst needs a full bucket and overdraws it
+  local at = tat - (burst - math.min(cost, burst)) * iv
+  if cost > 0 and ARGV[4*i] ~= '1' and at - now > wait then deny, wait = i, at - now end
+  before[i], after[i] = tat, math.max(now, tat + cost * iv)
+  tats[key] = after[i]
+end
+local function describe(i, tat, retry)
+  local iv, burst = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2])
+  local left = math.max(0, math.floor(burst - (tat - now) / iv + 1e-9))
+  return {retry == 0 and 1 or 0, i, burst, left, math.ceil(tat - now), math.ceil(retry)}
+end
+if deny > 0 then return describe(deny, before[deny], wait) end
+local tight, frac = 1, -math.huge
+for i = 1, #KEYS do
+  local f = (after[i] - now) / (tonumber(ARGV[4*i-2]) * tonumber(ARGV[4*i-3]))
+  if f > frac then tight, frac = i, f end -- the least left, as a fraction of the burst
+end
+for key, tat in pairs(tats) do
+  if tat > now then
+    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil((tat - now) / 1000))
+  else
+    redis.call('DEL', key)
+  end
+end
+return describe(tight, after[tight], 0)
