@@ -148,17 +148,22 @@ type rawClient struct {
 }
 
 func newRawClient(tb testing.TB, addr string, stream bool) *rawClient {
+	body := `{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}`
+	if stream {
+		body = `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}`
+	}
+	return newRawClientFor(tb, addr, "/v1/chat/completions", body)
+}
+
+// newRawClientFor is a raw client posting body to path.
+func newRawClientFor(tb testing.TB, addr, path, body string) *rawClient {
 	tb.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	body := `{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}`
-	if stream {
-		body = `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}`
-	}
-	req := "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-test\r\nContent-Length: " +
+	req := "POST " + path + " HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-test\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body
 	return &rawClient{c: c, br: bufio.NewReaderSize(c, 32<<10), req: []byte(req), buf: make([]byte, 32<<10)}
 }
@@ -214,10 +219,15 @@ func (rc *rawClient) do() error {
 }
 
 func benchmarkProxy(b *testing.B, stream bool, conns int) {
+	benchmarkCalls(b, conns, func(addr string) *rawClient { return newRawClient(b, addr, stream) })
+}
+
+// benchmarkCalls runs b.N requests over conns connections made by newClient.
+func benchmarkCalls(b *testing.B, conns int, newClient func(addr string) *rawClient) {
 	addr := benchRouter(b, rawBackend(b), nil)
 	clients := make([]*rawClient, conns)
 	for i := range clients {
-		clients[i] = newRawClient(b, addr, stream)
+		clients[i] = newClient(addr)
 		if err := clients[i].do(); err != nil { // warm the connection pools
 			b.Fatal(err)
 		}
@@ -275,6 +285,21 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("chat/32conns", func(b *testing.B) { benchmarkProxy(b, false, 32) })
 	b.Run("stream/1conn", func(b *testing.B) { benchmarkProxy(b, true, 1) })
 	b.Run("stream/32conns", func(b *testing.B) { benchmarkProxy(b, true, 32) })
+}
+
+// BenchmarkTranslated measures a translated call end to end: an Anthropic
+// Messages client in front of the same OpenAI-compatible backend (request
+// to the chat pivot, answer or each stream event back to Anthropic's form).
+func BenchmarkTranslated(b *testing.B) {
+	messages := func(stream bool) func(addr string) *rawClient {
+		body := `{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"Say hello"}]}`
+		if stream {
+			body = `{"model":"m","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
+		}
+		return func(addr string) *rawClient { return newRawClientFor(b, addr, "/v1/messages", body) }
+	}
+	b.Run("messages/1conn", func(b *testing.B) { benchmarkCalls(b, 1, messages(false)) })
+	b.Run("messages-stream/1conn", func(b *testing.B) { benchmarkCalls(b, 1, messages(true)) })
 }
 
 // BenchmarkDirect is the same client against the backend directly: the

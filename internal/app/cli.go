@@ -215,7 +215,7 @@ func configCmd(args []string, env Env) int {
 }
 
 func mockCmd(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("mock", "mock [--listen ADDR] [--models a,b] [--ttft D] [--token-delay D] [--tokens N] [faults…]", env)
+	fs := newFlags("mock", "mock [--listen ADDR] [--api openai|anthropic|gemini] [--models a,b] [--ttft D] [--token-delay D] [--tokens N] [faults…]", env)
 	listenAddr := "127.0.0.1:8000"
 	fs.StringVar(&listenAddr, "listen", listenAddr, "`address` to listen on")
 	var opts mock.Options

@@ -252,3 +252,33 @@ func TestTranslationAnthropicErrors(t *testing.T) {
 		t.Errorf("bearer key on /v1/messages: got %d %s", resp.StatusCode, body)
 	}
 }
+
+// A backend that sends its whole stream in one write: every event is
+// translated on its own (the relay's burst batching must not merge them).
+func TestTranslationBurstStream(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 3; i++ {
+		b.WriteString(`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok` + string(rune('0'+i)) + ` "},"finish_reason":null}]}` + "\n\n")
+	}
+	b.WriteString(`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte(b.String()))
+	})
+	e := start(t, withHandlerBackend("burst", h, "m"))
+	client := e.anthropicSDK("k")
+	stream := client.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 16, Messages: userMessage("hi")})
+	defer stream.Close()
+	var msg anthropicsdk.Message
+	for stream.Next() {
+		if err := msg.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Content[0].Text != "tok0 tok1 tok2 " || msg.StopReason != "end_turn" {
+		t.Fatalf("got %+v", msg)
+	}
+}

@@ -43,6 +43,9 @@ type Reader struct {
 	max  int   // size limit of one event
 	err  error // sticky read error, reported once the buffer is drained
 	data []byte
+	// found is the end of the next event once findEnd has found it (0
+	// before), so that Ready and Next agree on where it ends.
+	found int
 }
 
 // NewReader returns a Reader on rd that rejects events larger than max
@@ -56,7 +59,7 @@ func NewReader(rd io.Reader, max int) *Reader {
 
 // Reset makes the Reader read from rd, keeping its buffer.
 func (r *Reader) Reset(rd io.Reader) {
-	r.rd, r.r, r.w, r.scan, r.seen, r.err = rd, 0, 0, 0, false, nil
+	r.rd, r.r, r.w, r.scan, r.seen, r.err, r.found = rd, 0, 0, 0, false, nil, 0
 }
 
 // Ready reports whether a complete event is already buffered, so that Next
@@ -119,6 +122,9 @@ func (r *Reader) fill() {
 // findEnd returns the absolute offset just past the blank line that ends the
 // next event, or -1 if no complete event is buffered.
 func (r *Reader) findEnd() int {
+	if r.found > 0 {
+		return r.found
+	}
 	b := r.buf[:r.w]
 	p := r.r + r.scan
 	for p < len(b) {
@@ -144,6 +150,7 @@ func (r *Reader) findEnd() int {
 			continue
 		}
 		if r.seen {
+			r.found = p
 			return p
 		}
 	}
@@ -202,6 +209,7 @@ func (r *Reader) take(end int) Event {
 	r.r = end
 	r.scan = 0
 	r.seen = false
+	r.found = 0
 	return ev
 }
 

@@ -178,3 +178,26 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.b = c.b[n:]
 	return n, nil
 }
+
+// Ready must not move the reader: after it found the next event's end, Next
+// returns that event alone (a relay asks Ready between events to batch its
+// writes; a merged event would hide [DONE] and break translated streams).
+func TestReaderReadyThenNext(t *testing.T) {
+	in := "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: {\"c\":3}\n\ndata: [DONE]\n\n"
+	r := NewReader(strings.NewReader(in), 0)
+	var got []string
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, string(ev.Data))
+		for range 2 {
+			r.Ready()
+		}
+	}
+	want := []string{`{"a":1}`, `{"b":2}`, `{"c":3}`, `[DONE]`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("events: got %q, want %q", got, want)
+	}
+}
