@@ -90,11 +90,17 @@ func TestTranslationAnthropicClient(t *testing.T) {
 			}
 		})
 	}
-	// The Anthropic backend got its own key, never the client's.
+	// The Anthropic backend got its own key, never the client's, nor the
+	// client SDK's own header fields.
 	_, h, _ := e.Backends["claude"].Mock.LastRequest()
 	if h.Get("X-Api-Key") != "sk-ant-backend" || h.Get("Authorization") != "" || h.Get("anthropic-version") == "" {
 		t.Errorf("the Anthropic backend saw x-api-key %q, authorization %q, anthropic-version %q",
 			h.Get("X-Api-Key"), h.Get("Authorization"), h.Get("anthropic-version"))
+	}
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "x-stainless") {
+			t.Errorf("the Anthropic backend got the client's %s", name)
+		}
 	}
 	m := opsScrape(t, e.URL+"/metrics")
 	if got := m.Sum("continuum_requests_total", "endpoint", "messages", "status", "200"); got != 6 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/continuumhq/continuum/internal/backend"
@@ -82,8 +83,10 @@ func (a *attempt) plan(model string) (plan, *failure) {
 		if call.API == exchange.CountTokens {
 			path += "/count_tokens"
 		}
-		p := plan{path: t.Sender.RootPath(path), body: f.body(model), forward: true,
-			rl: &passAnthropic{}}
+		// The client's own header fields are not passed on (its SDK's
+		// X-Stainless-* and browser-access fields are not the backend's
+		// business); the Anthropic ones that matter are set here.
+		p := plan{path: t.Sender.RootPath(path), body: f.body(model), rl: &passAnthropic{}}
 		if v := clientHeader(call, "anthropic-version"); v != "" {
 			p.header = append(p.header, upstream.Field{Name: "anthropic-version", Value: v})
 		}
@@ -218,20 +221,11 @@ func clientHeader(call *exchange.Call, name string) string {
 func mergeBeta(client string, backendBeta []string) string {
 	var out []string
 	for _, v := range append(strings.Split(client, ","), backendBeta...) {
-		if v = strings.TrimSpace(v); v != "" && !contains(out, v) {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
 	return strings.Join(out, ",")
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // passAnthropic relays an Anthropic-speaking backend's answer to an
@@ -305,7 +299,7 @@ type translated struct {
 }
 
 func (r *translated) dropped(param string) {
-	if !contains(r.drops, param) {
+	if !slices.Contains(r.drops, param) {
 		r.drops = append(r.drops, param)
 	}
 }
