@@ -161,7 +161,7 @@ func TestGroupShares(t *testing.T) {
 		var mu sync.Mutex
 		for i := range n {
 			wg.Go(func() {
-				e, shared := g.Do(context.Background(), key, fn)
+				e, shared := g.Do(context.Background(), key, fn, nil)
 				mu.Lock()
 				results[i] = e
 				if shared {
@@ -205,14 +205,14 @@ func TestGroupCancellation(t *testing.T) {
 		var leaderGot *Entry
 		done := make(chan struct{})
 		go func() {
-			leaderGot, _ = g.Do(leaderCtx, key, fn)
+			leaderGot, _ = g.Do(leaderCtx, key, fn, nil)
 			close(done)
 		}()
 		ctx := <-callCtx
 		followerCtx, followerCancel := context.WithCancelCause(context.Background())
 		followerDone := make(chan *Entry)
 		go func() {
-			e, _ := g.Do(followerCtx, key, fn)
+			e, _ := g.Do(followerCtx, key, fn, nil)
 			followerDone <- e
 		}()
 		synctest.Wait()
@@ -245,11 +245,11 @@ func TestGroupAbandonedCallIsNotJoined(t *testing.T) {
 			close(started)
 			<-finish // a call slow to notice its cancellation
 			return nil
-		})
+		}, nil)
 		<-started
 		cancel1()
 		synctest.Wait()
-		e, shared := g.Do(context.Background(), key, func(context.Context) *Entry { return entry("fresh") })
+		e, shared := g.Do(context.Background(), key, func(context.Context) *Entry { return entry("fresh") }, nil)
 		if shared || e == nil || string(e.Body) != "fresh" {
 			t.Errorf("a request after every caller of a call left: got %v (shared %v), want a call of its own", e, shared)
 		}

@@ -32,11 +32,17 @@ type call struct {
 // the last one's ctx: a leader whose client leaves keeps the call going for
 // the others. Once every caller has gone, the call is no longer joined:
 // an identical request arriving then starts a new one.
-func (g *Group) Do(ctx context.Context, key Key, fn func(ctx context.Context) *Entry) (e *Entry, shared bool) {
+//
+// joined, when not nil, is called by a caller that is about to wait for a
+// call in flight.
+func (g *Group) Do(ctx context.Context, key Key, fn func(ctx context.Context) *Entry, joined func()) (e *Entry, shared bool) {
 	g.mu.Lock()
 	if c, ok := g.calls[key]; ok {
 		c.waiters++
 		g.mu.Unlock()
+		if joined != nil {
+			joined()
+		}
 		stop := context.AfterFunc(ctx, func() { g.leave(ctx, key, c) })
 		select {
 		case <-c.done:
