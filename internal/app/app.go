@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/continuumhq/continuum/internal/admin"
+	"github.com/continuumhq/continuum/internal/cache"
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/limit"
@@ -102,6 +103,9 @@ type App struct {
 	adminApart bool
 	metrics    *metrics.Metrics
 	discovered <-chan struct{}
+	// store keeps answers for the response cache and deduplication_ttl
+	// across reloads; its bound follows the configuration.
+	store *cache.Memory
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -151,6 +155,7 @@ func New(opts Options) (*App, error) {
 	a.metrics.SetBackendSource(a.backendStats)
 	a.metricsHTTP = a.metrics.Handler(a.registry)
 	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
+	a.store = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, budget)
 	if err != nil {
 		return nil, err

@@ -137,6 +137,7 @@ func (a *App) Apply(cfg *config.Config) error {
 		a.swap.Unlock()
 		return err
 	}
+	a.store.SetLimit(storeLimit(cfg.Cache))
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))

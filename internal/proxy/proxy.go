@@ -438,14 +438,14 @@ type forwarding struct {
 	tried []*backend.Backend
 	// again lists backends that failed but may be asked again
 	// (retry.same_backend), once no other backend can take the request.
-	again   []*backend.Backend
-	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
+	again  []*backend.Backend
+	bodies map[string][]byte // request body per target model (alias and fallback rewrites)
 	// prompted holds the request bodies with a system prompt merged in,
 	// per target model and prompt (attempts on backends sharing a prompt
 	// share the body).
 	prompted []promptedBody
 	last     *failure
-	retries int
+	retries  int
 }
 
 func (f *forwarding) run() *exchange.Response {
