@@ -435,7 +435,7 @@ type GlobalPromptsConfig struct {
 	Models map[string]PromptConfig `yaml:"models"`
 	// MergeStrategy merges a prompt with the client's own system prompt:
 	// prepend (before it), append (after it) or replace (instead of it).
-	// Default "prepend".
+	// Default "prepend"; "" also means prepend.
 	MergeStrategy string `yaml:"merge_strategy"`
 	// Separator goes between the prompt and the client's system prompt for
 	// prepend and append. Default "\n\n"; "" also means "\n\n".

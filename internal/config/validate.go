@@ -654,7 +654,9 @@ func (v *validator) cache() {
 }
 
 func (v *validator) globalPrompts() {
-	v.enum("global_prompts.merge_strategy", v.c.GlobalPrompts.MergeStrategy, "merge strategy", mergeStrategies)
+	if s := v.c.GlobalPrompts.MergeStrategy; s != "" {
+		v.enum("global_prompts.merge_strategy", s, "merge strategy", mergeStrategies)
+	}
 }
 
 // mergeStrategies lists the values of global_prompts.merge_strategy.
