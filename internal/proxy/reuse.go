@@ -73,6 +73,7 @@ func (p *Proxy) reuse(ctx context.Context, snap *Snapshot, r *Reuse, req *exchan
 	}
 	rec.Waited += time.Since(waitStart)
 	if e == nil { // the client left while waiting
+		rec.Cache = cache.Shared
 		return cancelled(ctx).response(rec)
 	}
 	return reused(rec, e, cache.Shared)
