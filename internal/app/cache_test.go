@@ -319,4 +319,5 @@ func TestDeduplicationTTL(t *testing.T) {
 	e.Clock.Advance(time.Nanosecond)
 	if mark, _ := chatAt(t, e, &warm, false); mark != "miss" || upstream() != 2 {
 		t.Errorf("after deduplication_ttl: got %q, %d upstream calls; want miss and 2", mark, upstream())
-	}}
+	}
+}
