@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -82,7 +81,10 @@ type App struct {
 	// be held across network calls (discovering a new backend's models).
 	reload   sync.Mutex
 	applying sync.Mutex
-	cfgSum   [32]byte // SHA-256 of the configuration file last applied
+	cfgSum   [32]byte // SHA-256 of the configuration file and its prompt files last applied
+	// watcher reports changes of the configuration file and of its
+	// prompt files; nil when not watching.
+	watcher *config.Watcher
 	// swap serialises installing a routing snapshot (a reload's, or a
 	// rebuild after model discovery) so that the newest runtime wins. It is
 	// never held across I/O.
@@ -139,7 +141,7 @@ func New(opts Options) (*App, error) {
 	a.log = a.newLogger(opts.Config.Logging)
 	if opts.ConfigPath != "" {
 		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
-			a.cfgSum = sha256.Sum256(data)
+			a.cfgSum = sourcesSum(data, opts.Config.GlobalPrompts.Files)
 		}
 	}
 
@@ -336,6 +338,10 @@ func (a *App) Start() error {
 		if err != nil {
 			a.log.Warn("not watching the configuration file; reload with SIGHUP or the admin API", "error", err)
 		} else {
+			a.reload.Lock()
+			a.watcher = w
+			a.watchPrompts(a.rt.Load().cfg)
+			a.reload.Unlock()
 			a.loopWG.Add(1)
 			go func() {
 				defer a.loopWG.Done()

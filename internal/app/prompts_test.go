@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
@@ -20,6 +21,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/continuumhq/continuum/internal/app"
+	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/mock"
 )
@@ -342,4 +344,30 @@ func TestGlobalPromptsFilesAndReload(t *testing.T) {
 		t.Fatalf("reload with a missing prompt file: got %d %s, want 422 naming %s", resp.StatusCode, body, want)
 	}
 	expect("m", "Policy v2.")
+}
+
+// A changed prompt file is picked up by the file watcher, like a changed
+// configuration file, wherever prompts_dir is.
+func TestGlobalPromptsFileWatch(t *testing.T) {
+	clk := clock.NewFake(time.Time{})
+	a := opsMock(t, "a", mock.Options{Models: []string{"m"}})
+	dir := t.TempDir()
+	prompt := filepath.Join(dir, "system.md")
+	opsWriteConfig(t, prompt, "Policy v1.")
+	yaml := opsReloadYAML(a.URL, "") + "global_prompts:\n  prompts_dir: " + dir + "\n  default_file: system.md\n"
+	e, _ := opsStartFile(t, yaml, opsFileSetup{Clock: clk, Watch: true, Backends: []*testBackend{a}})
+	client := e.SDK()
+	chat(t, client, "m", "")
+	if got := e.lastMessages("a")[0].text(t); got != "Policy v1." {
+		t.Fatalf("before the edit: the backend got %q, want Policy v1.", got)
+	}
+
+	pending := clk.Pending()
+	opsWriteConfig(t, prompt, "Policy v2.")
+	opsAwaitWatch(t, clk, pending)
+	e.Logs.WaitFor(t, "configuration reloaded", "trigger=file")
+	chat(t, client, "m", "")
+	if got := e.lastMessages("a")[0].text(t); got != "Policy v2." {
+		t.Errorf("after the edit: the backend got %q, want Policy v2.", got)
+	}
 }
