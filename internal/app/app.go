@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/continuumhq/continuum/internal/admin"
+	"github.com/continuumhq/continuum/internal/cache"
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/limit"
@@ -81,7 +81,10 @@ type App struct {
 	// be held across network calls (discovering a new backend's models).
 	reload   sync.Mutex
 	applying sync.Mutex
-	cfgSum   [32]byte // SHA-256 of the configuration file last applied
+	cfgSum   [32]byte // SHA-256 of the configuration file and its prompt files last applied
+	// watcher reports changes of the configuration file and of its
+	// prompt files; nil when not watching.
+	watcher *config.Watcher
 	// swap serialises installing a routing snapshot (a reload's, or a
 	// rebuild after model discovery) so that the newest runtime wins. It is
 	// never held across I/O.
@@ -102,6 +105,9 @@ type App struct {
 	adminApart bool
 	metrics    *metrics.Metrics
 	discovered <-chan struct{}
+	// store keeps answers for the response cache and deduplication_ttl
+	// across reloads; its bound follows the configuration.
+	store *cache.Memory
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -135,7 +141,7 @@ func New(opts Options) (*App, error) {
 	a.log = a.newLogger(opts.Config.Logging)
 	if opts.ConfigPath != "" {
 		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
-			a.cfgSum = sha256.Sum256(data)
+			a.cfgSum = sourcesSum(data, opts.Config.GlobalPrompts.Files)
 		}
 	}
 
@@ -151,6 +157,7 @@ func New(opts Options) (*App, error) {
 	a.metrics.SetBackendSource(a.backendStats)
 	a.metricsHTTP = a.metrics.Handler(a.registry)
 	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
+	a.store = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, budget)
 	if err != nil {
 		return nil, err
@@ -331,6 +338,10 @@ func (a *App) Start() error {
 		if err != nil {
 			a.log.Warn("not watching the configuration file; reload with SIGHUP or the admin API", "error", err)
 		} else {
+			a.reload.Lock()
+			a.watcher = w
+			a.watchPrompts(a.rt.Load().cfg)
+			a.reload.Unlock()
 			a.loopWG.Add(1)
 			go func() {
 				defer a.loopWG.Done()

@@ -23,6 +23,9 @@ func (a *App) RequestDone(rec *exchange.Record) {
 		PromptTokens: rec.Prompt, CompletionTokens: rec.Completion, HasUsage: rec.HasUsage, Aborted: rec.Aborted,
 		KeyID: rec.KeyID,
 	})
+	if rec.Cache != "" {
+		a.metrics.ObserveCache(rec.Cache)
+	}
 	switch k := rec.ErrorKind; {
 	case k == "load_shed":
 		a.metrics.ObserveLoadShed()
@@ -80,7 +83,7 @@ func (a *App) accessLog(rec *exchange.Record) {
 		return
 	}
 	// Room for every attribute, so that the list is allocated once.
-	attrs := make([]slog.Attr, 0, 20)
+	attrs := make([]slog.Attr, 0, 22)
 	attrs = append(attrs,
 		slog.String("request_id", rec.RequestID),
 		slog.String("client_ip", addrString(rec.ClientIP)),
@@ -114,6 +117,9 @@ func (a *App) accessLog(rec *exchange.Record) {
 	}
 	if rec.Aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
+	}
+	if rec.Cache != "" {
+		attrs = append(attrs, slog.String("cache", rec.Cache))
 	}
 	a.log.LogAttrs(a.ctx, level, "request", attrs...)
 }

@@ -119,6 +119,15 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 		}},
 
 		"cache.model_cache_ttl": {reject: "must be positive"},
+		"cache.deduplication_ttl": {with: map[string]string{"cache.enable_deduplication": "true"}, check: func(t *testing.T, z zeroRouter) {
+			// proxy: answers are shared only while in flight, none is kept.
+			r := z.a.proxyOptions(z.a.rt.Load().cfg, z.a.rt.Load().budget).Reuse
+			if r == nil || !r.Dedup || r.DedupTTL != 0 || r.Store != nil {
+				t.Errorf("reuse: got %+v, want deduplication in flight only, no store", r)
+			}
+		}},
+		"cache.response_cache.ttl":       {with: map[string]string{"cache.response_cache.enabled": "true"}, reject: "must be positive when the response cache is enabled"},
+		"cache.response_cache.max_bytes": {with: map[string]string{"cache.response_cache.enabled": "true"}, reject: "must be positive when answers are kept"},
 
 		// request
 		"request.timeout": {check: func(t *testing.T, z zeroRouter) {

@@ -53,7 +53,6 @@ func (a *App) reloadFile() (*config.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	sum := sha256.Sum256(data)
 	cfg, warns, err := config.Load(a.opts.ConfigPath)
 	for _, w := range warns {
 		a.log.Warn("configuration warning", "detail", w.String())
@@ -64,29 +63,57 @@ func (a *App) reloadFile() (*config.Config, error) {
 	if err := a.Apply(cfg); err != nil {
 		return nil, err
 	}
-	a.cfgSum = sum
+	a.cfgSum = sourcesSum(data, cfg.GlobalPrompts.Files)
+	a.watchPrompts(cfg)
 	return cfg, nil
 }
 
-// fileChanged reloads after the watcher saw the configuration file change,
-// unless its content is what was last applied (editors touch files without
-// changing them; a failed reload is retried only when the file changes again).
-// Reload logs the outcome.
+// sourcesSum is the SHA-256 of a configuration file's content and of the
+// prompt files it refers to (a file that cannot be read counts as empty).
+func sourcesSum(config []byte, files []string) [32]byte {
+	h := sha256.New()
+	h.Write(config)
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", f, len(data))
+		h.Write(data)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// watchPrompts makes the file watcher, if any, report changes of cfg's
+// prompt files too. a.reload must be held.
+func (a *App) watchPrompts(cfg *config.Config) {
+	if a.watcher == nil || len(cfg.GlobalPrompts.Files) == 0 {
+		return
+	}
+	if err := a.watcher.Watch(cfg.GlobalPrompts.Files...); err != nil {
+		a.log.Warn("not watching the prompt files; reload with SIGHUP or the admin API after changing them", "error", err)
+	}
+}
+
+// fileChanged reloads after the watcher saw the configuration file or one
+// of its prompt files change, unless their content is what was last applied
+// (editors touch files without changing them; a failed reload is retried
+// only when a file changes again). Reload logs the outcome.
 func (a *App) fileChanged() {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
 		a.log.Warn("configuration file unreadable; keeping the running configuration", "error", err)
 		return
 	}
+	sum := sourcesSum(data, a.rt.Load().cfg.GlobalPrompts.Files)
 	a.reload.Lock()
-	same := sha256.Sum256(data) == a.cfgSum
+	same := sum == a.cfgSum
 	a.reload.Unlock()
 	if same {
 		return
 	}
 	if err := a.Reload("file"); err != nil {
 		a.reload.Lock()
-		a.cfgSum = sha256.Sum256(data) // do not retry the same broken content
+		a.cfgSum = sum // do not retry the same broken content
 		a.reload.Unlock()
 	}
 }
@@ -137,6 +164,7 @@ func (a *App) Apply(cfg *config.Config) error {
 		a.swap.Unlock()
 		return err
 	}
+	a.store.SetLimit(storeLimit(cfg.Cache))
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))

@@ -11,6 +11,7 @@ import (
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/health"
+	"github.com/continuumhq/continuum/internal/prompts"
 	"github.com/continuumhq/continuum/internal/proxy"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
@@ -254,7 +255,57 @@ func (a *App) proxyOptions(cfg *config.Config, budget *resilience.Budget) proxy.
 		RetryAfterCap:      cfg.Server.MaxRetryAfter,
 		ClientWriteTimeout: cfg.Server.ClientWriteTimeout,
 		Seed:               a.opts.Seed,
+		Prompts:            promptSet(cfg.GlobalPrompts),
+		Reuse:              a.reuse(cfg.Cache),
 	}
+}
+
+// promptSet compiles global_prompts; nil when no prompt is configured, so
+// that requests pay nothing for them.
+func promptSet(g config.GlobalPromptsConfig) *prompts.Set {
+	strategy, _ := prompts.ParseStrategy(g.MergeStrategy) // validated
+	o := prompts.Options{Default: g.DefaultPrompt(), Strategy: strategy, Separator: g.Separator}
+	texts := func(m map[string]config.PromptConfig) map[string]string {
+		if len(m) == 0 {
+			return nil
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = v.Effective()
+		}
+		return out
+	}
+	o.Backends, o.Models = texts(g.Backends), texts(g.Models)
+	return prompts.New(o)
+}
+
+// reuse returns how identical requests share answers; nil when neither
+// deduplication nor the response cache is on. Kept answers live in the
+// app's store, which outlives reloads.
+func (a *App) reuse(c config.CacheConfig) *proxy.Reuse {
+	if !c.EnableDeduplication && !c.ResponseCache.Enabled {
+		return nil
+	}
+	r := &proxy.Reuse{Dedup: c.EnableDeduplication}
+	if c.EnableDeduplication {
+		r.DedupTTL = c.DeduplicationTTL
+	}
+	if c.ResponseCache.Enabled {
+		r.CacheTTL = c.ResponseCache.TTL
+	}
+	if r.DedupTTL > 0 || r.CacheTTL > 0 {
+		r.Store = a.store
+	}
+	return r
+}
+
+// storeLimit returns the memory bound of kept answers under c: none is
+// kept unless the response cache or deduplication_ttl keeps them.
+func storeLimit(c config.CacheConfig) int64 {
+	if c.ResponseCache.Enabled || (c.EnableDeduplication && c.DeduplicationTTL > 0) {
+		return c.ResponseCache.MaxBytes
+	}
+	return 0
 }
 
 func budgetConfig(c config.RetryConfig) resilience.BudgetConfig {

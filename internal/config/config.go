@@ -44,7 +44,8 @@ type Config struct {
 	Fallbacks map[string][]string `yaml:"fallbacks"`
 	// Fallback is continuum-router's form of Fallbacks.
 	Fallback FallbackConfig `yaml:"fallback"`
-	// Cache configures the model-list cache.
+	// Cache configures the model-list cache, request deduplication and the
+	// response cache.
 	Cache CacheConfig `yaml:"cache"`
 	// Request holds the request timeouts and retry count. Each backend has
 	// its own effective copy in Backend.Request.
@@ -68,6 +69,9 @@ type Config struct {
 	RateLimiting RateLimitConfig `yaml:"rate_limiting"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics MetricsConfig `yaml:"metrics"`
+	// GlobalPrompts configures the system prompts the router adds to
+	// requests (continuum-router's global_prompts).
+	GlobalPrompts GlobalPromptsConfig `yaml:"global_prompts"`
 
 	// File is the path the configuration was read from ("" when it was not
 	// read from a file). It is not a YAML key.
@@ -375,7 +379,112 @@ type CacheConfig struct {
 	// ModelCacheTTL is how long a backend's discovered model list is kept
 	// before it is asked again; it must be positive. Default 60s.
 	ModelCacheTTL time.Duration `yaml:"model_cache_ttl"`
+	// EnableDeduplication makes identical non-streaming requests (same API,
+	// model, API key and body) that arrive while one of them is being
+	// answered share that one upstream call and its answer, failures
+	// included. Default false.
+	EnableDeduplication bool `yaml:"enable_deduplication"`
+	// DeduplicationTTL is how long a finished successful (2xx) answer of a
+	// deduplicated request keeps answering identical requests. It applies
+	// with EnableDeduplication only. Default 60s; 0 shares answers only
+	// while they are in flight.
+	DeduplicationTTL time.Duration `yaml:"deduplication_ttl"`
+	// ResponseCache caches the answers of deterministic requests.
+	ResponseCache ResponseCacheConfig `yaml:"response_cache"`
 }
+
+// ResponseCacheConfig configures the exact-match cache of answers to
+// deterministic requests (temperature 0, one choice, not streamed; and
+// embeddings), kept in memory.
+type ResponseCacheConfig struct {
+	// Enabled turns the response cache on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// TTL is how long a cached answer is served; it must be positive when
+	// the cache is enabled. Default 5m.
+	TTL time.Duration `yaml:"ttl"`
+	// MaxBytes bounds the memory of every answer kept, by the response
+	// cache and by deduplication_ttl alike; the least recently used answers
+	// are dropped first. It must be positive when either keeps answers.
+	// Default 64MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// GlobalPromptsConfig is continuum-router's global_prompts: system prompts
+// the router merges into requests. The prompt of a request is the first of:
+// its model's (Models), its backend's (Backends), the default. A prompt at
+// one level is written inline or in a file; the file wins when both are
+// given. Files are read by Load (Parse does not read them): relative paths
+// are relative to PromptsDir, itself relative to the configuration file's
+// directory. A file that cannot be read is an error at its line.
+type GlobalPromptsConfig struct {
+	// Default is the prompt of requests no model or backend prompt covers.
+	// Default "": none.
+	Default string `yaml:"default"`
+	// DefaultFile is a file holding the default prompt; it wins over
+	// Default. Default "": none.
+	DefaultFile string `yaml:"default_file"`
+	// PromptsDir is the directory relative prompt files are read from,
+	// relative to the configuration file's directory. Default "": that
+	// directory itself.
+	PromptsDir string `yaml:"prompts_dir"`
+	// Backends maps a backend name to its prompt. Default: none.
+	Backends map[string]PromptConfig `yaml:"backends"`
+	// Models maps a model name to its prompt (the model a backend is asked
+	// for, after aliases and fallbacks, or else the name the client used).
+	// Default: none.
+	Models map[string]PromptConfig `yaml:"models"`
+	// MergeStrategy merges a prompt with the client's own system prompt:
+	// prepend (before it), append (after it) or replace (instead of it).
+	// Default "prepend"; "" also means prepend.
+	MergeStrategy string `yaml:"merge_strategy"`
+	// Separator goes between the prompt and the client's system prompt for
+	// prepend and append. Default "\n\n"; "" also means "\n\n".
+	Separator string `yaml:"separator"`
+
+	// DefaultText is the content of DefaultFile, read by Load.
+	DefaultText string `yaml:"-"`
+	// Files lists the prompt files Load read, resolved, for reloads to
+	// watch. Not a YAML key.
+	Files []string `yaml:"-"`
+}
+
+// DefaultPrompt returns the default prompt's text: DefaultFile's content
+// (as read by Load) when it is set, else Default.
+func (g *GlobalPromptsConfig) DefaultPrompt() string {
+	if g.DefaultFile != "" {
+		return g.DefaultText
+	}
+	return g.Default
+}
+
+// PromptConfig is one backend's or model's prompt in global_prompts. YAML
+// also accepts a plain string, meaning prompt.
+type PromptConfig struct {
+	// Prompt is the prompt, inline. Default "".
+	Prompt string `yaml:"prompt"`
+	// PromptFile is a file holding the prompt; it wins over Prompt.
+	// Default "".
+	PromptFile string `yaml:"prompt_file"`
+
+	// Text is the content of PromptFile, read by Load.
+	Text string `yaml:"-"`
+}
+
+// Effective returns the prompt's text: PromptFile's content (as read by
+// Load) when it is set, else Prompt.
+func (p PromptConfig) Effective() string {
+	if p.PromptFile != "" {
+		return p.Text
+	}
+	return p.Prompt
+}
+
+// Values of GlobalPromptsConfig.MergeStrategy.
+const (
+	MergePrepend = "prepend"
+	MergeAppend  = "append"
+	MergeReplace = "replace"
+)
 
 // FallbackConfig is continuum-router's fallback block.
 type FallbackConfig struct {
@@ -562,7 +671,11 @@ func Default() *Config {
 		},
 		SelectionStrategy: "RoundRobin",
 		Fallback:          FallbackConfig{Enabled: true},
-		Cache:             CacheConfig{ModelCacheTTL: 60 * time.Second},
+		Cache: CacheConfig{
+			ModelCacheTTL:    60 * time.Second,
+			DeduplicationTTL: 60 * time.Second,
+			ResponseCache:    ResponseCacheConfig{TTL: 5 * time.Minute, MaxBytes: 64 << 20},
+		},
 		Request: RequestConfig{
 			Timeout:           180 * time.Second,
 			ConnectTimeout:    5 * time.Second,
@@ -602,11 +715,12 @@ func Default() *Config {
 			MaxWarmupDuration:   300 * time.Second,
 			PanicThreshold:      0.5,
 		},
-		Logging:      LoggingConfig{Level: "info", Format: "text"},
-		APIKeys:      APIKeysConfig{Mode: "permissive"},
-		Admin:        AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
-		RateLimiting: RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
-		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
+		Logging:       LoggingConfig{Level: "info", Format: "text"},
+		APIKeys:       APIKeysConfig{Mode: "permissive"},
+		Admin:         AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
+		RateLimiting:  RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
+		Metrics:       MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
+		GlobalPrompts: GlobalPromptsConfig{MergeStrategy: MergePrepend, Separator: "\n\n"},
 	}
 }
 

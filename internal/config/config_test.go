@@ -255,12 +255,16 @@ func TestContinuumRouterFile(t *testing.T) {
 		`router.yaml:4:3: key "server.workers" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:7:1: key "model_metadata_file" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:19:21: backends[0].retry_override.max_attempts: has no effect in a backend's block (attempts are counted per request); set it in the global block`,
-		`router.yaml:64:3: key "cache.deduplication_ttl" is a continuum-router setting that Continuum does not support yet; ignored`,
-		`router.yaml:65:3: key "cache.enable_deduplication" is a continuum-router setting that Continuum does not support yet; ignored`,
-		`router.yaml:71:1: key "global_prompts" is a continuum-router setting that Continuum does not support yet; ignored`,
 	}
 	if got := diagStrings(warns); !slices.Equal(got, wantWarns) {
 		t.Errorf("warnings:\ngot  %q\nwant %q", got, wantWarns)
+	}
+
+	if !c.Cache.EnableDeduplication || c.Cache.DeduplicationTTL != 120*time.Second {
+		t.Errorf("cache: got enable_deduplication %v, deduplication_ttl %s; want true, 2m0s", c.Cache.EnableDeduplication, c.Cache.DeduplicationTTL)
+	}
+	if got := c.GlobalPrompts.DefaultPrompt(); got != "You are a helpful assistant." || c.GlobalPrompts.MergeStrategy != MergePrepend {
+		t.Errorf("global_prompts: got default %q, merge_strategy %q; want %q, prepend", got, c.GlobalPrompts.MergeStrategy, "You are a helpful assistant.")
 	}
 
 	openai, ollama, vllm := c.BackendByName("openai"), c.BackendByName("local-ollama"), c.BackendByName("vllm-server")
@@ -342,7 +346,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			name: "no close match lists the valid keys",
 			src:  oneBackend + "cache:\n  zzz: 1\n",
-			want: []string{`config.yaml:4:3: unknown key "cache.zzz"; valid: model_cache_ttl`},
+			want: []string{`config.yaml:4:3: unknown key "cache.zzz"; valid: deduplication_ttl, enable_deduplication, model_cache_ttl, response_cache`},
 		},
 		{
 			name: "duplicate key",
@@ -1066,6 +1070,7 @@ func TestExample(t *testing.T) {
 		c.Backends, c.ModelAliases, c.APIKeys.Keys = nil, nil, nil
 		c.File, c.src = "", nil
 		c.Fallbacks, c.Fallback.Chains = nil, nil
+		c.GlobalPrompts.Backends, c.GlobalPrompts.Models = nil, nil
 		if !reflect.DeepEqual(c, d) {
 			t.Errorf("Example() values differ from Default():\ngot  %+v\nwant %+v", c, d)
 		}

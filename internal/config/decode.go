@@ -30,7 +30,19 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			})
 		},
 		"cache": func(n *yaml.Node, p string) {
-			d.mapping(n, p, "cache", fields{"model_cache_ttl": d.duration(&c.Cache.ModelCacheTTL)})
+			d.mapping(n, p, "cache", fields{
+				"model_cache_ttl":      d.duration(&c.Cache.ModelCacheTTL),
+				"enable_deduplication": d.boolean(&c.Cache.EnableDeduplication),
+				"deduplication_ttl":    d.duration(&c.Cache.DeduplicationTTL),
+				"response_cache": func(n *yaml.Node, p string) {
+					r := &c.Cache.ResponseCache
+					d.mapping(n, p, "cache.response_cache", fields{
+						"enabled":   d.boolean(&r.Enabled),
+						"ttl":       d.duration(&r.TTL),
+						"max_bytes": d.size(&r.MaxBytes),
+					})
+				},
+			})
 		},
 		"request":         func(n *yaml.Node, p string) { d.request(n, p, &c.Request) },
 		"retry":           func(n *yaml.Node, p string) { d.retry(n, p, &c.Retry) },
@@ -52,6 +64,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				"listener": d.normalized(&c.Metrics.Listener, lower),
 			})
 		},
+		"global_prompts": func(n *yaml.Node, p string) { d.globalPrompts(n, p, &c.GlobalPrompts) },
 	})
 	if backends != nil {
 		d.backends(backends, "backends", c)
@@ -386,5 +399,64 @@ func (d *decoder) mergeAliases(c *Config) {
 				d.src.rename[pathKey("model_aliases", alias)] = from
 			}
 		}
+	}
+}
+
+func (d *decoder) globalPrompts(n *yaml.Node, path string, g *GlobalPromptsConfig) {
+	d.mapping(n, path, "global_prompts", fields{
+		"default":        d.str(&g.Default),
+		"default_file":   d.str(&g.DefaultFile),
+		"prompts_dir":    d.str(&g.PromptsDir),
+		"backends":       d.promptMap(&g.Backends),
+		"models":         d.promptMap(&g.Models),
+		"merge_strategy": d.normalized(&g.MergeStrategy, lower),
+		"separator":      d.str(&g.Separator),
+	})
+}
+
+// promptMap decodes a mapping of names to prompts: each a {prompt,
+// prompt_file} mapping, or a plain string meaning prompt.
+func (d *decoder) promptMap(dst *map[string]PromptConfig) decodeFunc {
+	return func(n *yaml.Node, path string) {
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		out := map[string]PromptConfig{}
+		for _, e := range d.entries(n, path) {
+			p := pathKey(path, e.key)
+			d.record(p, e.value)
+			var pc PromptConfig
+			if e.value.Kind == yaml.ScalarNode && !isNull(e.value) {
+				d.str(&pc.Prompt)(e.value, p)
+			} else {
+				d.mapping(e.value, p, "global_prompts.prompt", fields{
+					"prompt":      d.str(&pc.Prompt),
+					"prompt_file": d.str(&pc.PromptFile),
+				})
+			}
+			out[e.key] = pc
+		}
+		*dst = out
+	}
+}
+
+// promptBackendWarnings warns about global_prompts.backends entries that
+// name no configured backend: their prompt applies to no request.
+func (d *decoder) promptBackendWarnings(c *Config) {
+	names := make([]string, len(c.Backends))
+	for i, b := range c.Backends {
+		names[i] = b.Name
+	}
+	for _, name := range sortedKeys(c.GlobalPrompts.Backends) {
+		if slices.Contains(names, name) {
+			continue
+		}
+		p := pathKey("global_prompts.backends", name)
+		d.warns = append(d.warns, d.diagAt(p, fmt.Sprintf("%s: no backend is named %s; this prompt applies to no request%s",
+			p, quote(name), didYouMean(name, names))))
 	}
 }

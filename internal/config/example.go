@@ -126,6 +126,19 @@ fallback:
 
 cache:
   model_cache_ttl: 60s                  # how often discovered model lists are refreshed; positive
+  # Identical non-streaming requests (same API, model, API key and body)
+  # arriving while one of them is answered share its one upstream call and
+  # its answer, failures included.
+  enable_deduplication: false
+  # How long a finished successful answer keeps answering identical requests
+  # (with enable_deduplication only; 0: only while in flight).
+  deduplication_ttl: 60s
+  # Exact-match cache of answers to deterministic requests: temperature 0,
+  # at most one choice, not streamed (and embeddings). In memory.
+  response_cache:
+    enabled: false
+    ttl: 5m                             # positive when enabled
+    max_bytes: 64MiB                    # memory of every kept answer (this cache and deduplication_ttl); LRU
 
 # Timeouts and retries. Every duration may be 0 for "no limit".
 request:
@@ -235,10 +248,29 @@ metrics:
   # authentication, and no longer on the public listener.
   listener: main
 
+# System prompts the router adds to chat, messages and responses requests.
+# The prompt of a request is its model's, else its backend's, else the
+# default; at each level a prompt_file wins over an inline prompt. Files are
+# read on load and on every reload; a missing file is an error.
+global_prompts:
+  default: ""                           # inline default prompt; empty: none
+  default_file: ""                      # a file with the default prompt; wins over default
+  prompts_dir: ""                       # where relative prompt files are, relative to this file; empty: this file's directory
+  # Per backend (by name) and per model (the model a backend is asked for,
+  # or the name the client used). Example:
+  #   backends: { claude: { prompt_file: anthropic.md } }
+  #   models: { llama-3.1-8b: { prompt: "Answer in English." } }
+  backends: {}
+  models: {}
+  # prepend: before the client's system prompt; append: after it;
+  # replace: instead of it. Without a client system prompt, the prompt is
+  # sent as the system prompt.
+  merge_strategy: prepend
+  separator: "\n\n"                     # between the two for prepend and append
+
 # continuum-router settings accepted but not supported yet (each is a
-# warning): model_metadata_file, global_prompts, files, tracing, timeouts,
-# webui, acp, server.workers, cache.deduplication_ttl,
-# cache.enable_deduplication, request.retry_delay, fallback.fallback_policy,
+# warning): model_metadata_file, files, tracing, timeouts, webui, acp,
+# server.workers, request.retry_delay, fallback.fallback_policy,
 # fallback.model_settings, metrics.cardinality_limit, metrics.optional_metrics,
 # admin.stats, rate_limiting.limits.per_backend, rate_limiting.limits.per_model.
 `

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,9 +31,11 @@ func Parse(data []byte, filename string, lookupEnv func(string) (string, bool)) 
 
 // Load reads and parses the configuration file at path, expanding ${VAR}
 // from the process environment, then reads api_keys_file (relative to the
-// directory of path) and appends its keys. Errors in that file carry its
-// name. Load returns the same values as Parse; a file that cannot be read is
-// a plain error.
+// directory of path) and appends its keys, and reads the prompt files of
+// global_prompts (see GlobalPromptsConfig). Errors in the keys file carry
+// its name; a prompt file that cannot be read is an error at the line that
+// names it. Load returns the same values as Parse; a configuration file
+// that cannot be read is a plain error.
 func Load(path string) (*Config, []Diagnostic, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -42,6 +45,9 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	c := d.parse(data)
 	if c != nil && c.APIKeys.File != "" {
 		d.keysFile(c, filepath.Dir(path))
+	}
+	if c != nil {
+		d.promptFiles(c, filepath.Dir(path))
 	}
 	return d.finish(c)
 }
@@ -200,6 +206,7 @@ func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 			}
 		}
 		d.globalOnlyWarnings(c)
+		d.promptBackendWarnings(c)
 	}
 	sortDiagnostics(d.warns)
 	if len(d.errs) > 0 {
@@ -318,4 +325,70 @@ func (d *decoder) keysFile(c *Config, dir string) {
 		d.errs = append(d.errs, d.diag(root, "",
 			"an api_keys_file holds a list of keys or a mapping with an api_keys list, got "+kindName(root)))
 	}
+}
+
+// maxPromptFile bounds a prompt file: its text goes into every request.
+const maxPromptFile = 1 << 20
+
+// promptFiles reads the prompt files of global_prompts: relative paths
+// are relative to prompts_dir, itself relative to dir (the configuration
+// file's directory).
+func (d *decoder) promptFiles(c *Config, dir string) {
+	g := &c.GlobalPrompts
+	base := dir
+	if g.PromptsDir != "" {
+		base = g.PromptsDir
+		if !filepath.IsAbs(base) {
+			base = filepath.Join(dir, base)
+		}
+	}
+	read := func(path, file string) string {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(base, file)
+		}
+		text, err := readPromptFile(file)
+		if err != nil {
+			d.errs = append(d.errs, d.diagAt(path, fmt.Sprintf("%s: %v", path, err)))
+			return ""
+		}
+		g.Files = append(g.Files, file)
+		return text
+	}
+	if g.DefaultFile != "" {
+		g.DefaultText = read("global_prompts.default_file", g.DefaultFile)
+	}
+	for _, set := range []struct {
+		path string
+		m    map[string]PromptConfig
+	}{{"global_prompts.backends", g.Backends}, {"global_prompts.models", g.Models}} {
+		for _, name := range sortedKeys(set.m) {
+			pc := set.m[name]
+			if pc.PromptFile == "" {
+				continue
+			}
+			pc.Text = read(pathKey(pathKey(set.path, name), "prompt_file"), pc.PromptFile)
+			set.m[name] = pc
+		}
+	}
+}
+
+// readPromptFile returns the text of a prompt file: UTF-8, at most
+// maxPromptFile bytes.
+func readPromptFile(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPromptFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", file, err)
+	}
+	if len(data) > maxPromptFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", file, maxPromptFile)
+	}
+	if !utf8.Valid(data) {
+		return "", fmt.Errorf("%s is not UTF-8 text", file)
+	}
+	return string(data), nil
 }

@@ -95,6 +95,9 @@ func (c *Config) clone() *Config {
 	r.RateLimiting.Whitelist = slices.Clone(c.RateLimiting.Whitelist)
 	r.RateLimiting.BypassKeys = slices.Clone(c.RateLimiting.BypassKeys)
 	r.RateLimiting.TrustedProxies = slices.Clone(c.RateLimiting.TrustedProxies)
+	r.GlobalPrompts.Backends = maps.Clone(c.GlobalPrompts.Backends)
+	r.GlobalPrompts.Models = maps.Clone(c.GlobalPrompts.Models)
+	r.GlobalPrompts.Files = slices.Clone(c.GlobalPrompts.Files)
 	return &r
 }
 

@@ -11,11 +11,10 @@ import "slices"
 // To support one of these keys, remove it here and add it to its decoder.
 var routerOnly = map[string][]string{
 	"": {
-		"model_metadata_file", "global_prompts", "files", "tracing", "timeouts",
+		"model_metadata_file", "files", "tracing", "timeouts",
 		"webui", "acp",
 	},
 	"server":               {"workers"},
-	"cache":                {"deduplication_ttl", "enable_deduplication"},
 	"request":              {"retry_delay"},
 	"fallback":             {"fallback_policy", "model_settings"},
 	"metrics":              {"cardinality_limit", "optional_metrics"},

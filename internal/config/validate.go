@@ -112,6 +112,8 @@ func (c *Config) validate() []Diagnostic {
 	if c.Cache.ModelCacheTTL <= 0 {
 		v.errorf("cache.model_cache_ttl", "must be positive (got %s): discovered model lists are refreshed this often", c.Cache.ModelCacheTTL)
 	}
+	v.cache()
+	v.globalPrompts()
 	v.enum("logging.level", canonicalLevel(c.Logging.Level), "log level", logLevels)
 	v.enum("logging.format", canonicalFormat(c.Logging.Format), "log format", logFormats)
 	v.apiKeys()
@@ -634,3 +636,28 @@ func (v *validator) rateLimiting() {
 		}
 	}
 }
+
+func (v *validator) cache() {
+	c := &v.c.Cache
+	v.nonNegative("cache.deduplication_ttl", c.DeduplicationTTL)
+	rc := &c.ResponseCache
+	switch {
+	case rc.Enabled && rc.TTL <= 0:
+		v.errorf("cache.response_cache.ttl", "must be positive when the response cache is enabled (got %s)", rc.TTL)
+	case rc.TTL < 0:
+		v.nonNegative("cache.response_cache.ttl", rc.TTL)
+	}
+	keeps := rc.Enabled || (c.EnableDeduplication && c.DeduplicationTTL > 0)
+	if keeps && rc.MaxBytes <= 0 {
+		v.errorf("cache.response_cache.max_bytes", "must be positive when answers are kept (response_cache.enabled, or enable_deduplication with a deduplication_ttl) (got %d)", rc.MaxBytes)
+	}
+}
+
+func (v *validator) globalPrompts() {
+	if s := v.c.GlobalPrompts.MergeStrategy; s != "" {
+		v.enum("global_prompts.merge_strategy", s, "merge strategy", mergeStrategies)
+	}
+}
+
+// mergeStrategies lists the values of global_prompts.merge_strategy.
+var mergeStrategies = []string{MergePrepend, MergeAppend, MergeReplace}

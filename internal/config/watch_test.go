@@ -82,3 +82,46 @@ func TestWatchSeesWritesAndReplacements(t *testing.T) {
 	default:
 	}
 }
+
+func TestWatchMoreFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "config.yaml", "a: 1\n")
+	prompt := writeFile(t, dir, "prompts/system.md", "v1")
+	other := writeFile(t, dir, "prompts/other.md", "x")
+	clk := clock.NewFake(time.Time{})
+	w, err := NewWatcher(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Watch(prompt); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx, time.Second, clk, func() { changes <- struct{}{} })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	if err := os.WriteFile(other, []byte("y"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prompt, []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := clk.WaitForTimers(wctx, 1); err != nil {
+		t.Fatal("the prompt file's change was not seen")
+	}
+	clk.Advance(time.Second)
+	select {
+	case <-changes:
+	case <-wctx.Done():
+		t.Fatal("onChange not called for the prompt file")
+	}
+}

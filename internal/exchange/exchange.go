@@ -259,6 +259,11 @@ type Record struct {
 	// name backend addresses); it is never sent to the client.
 	ErrorDetail string
 	Aborted     bool // a committed stream ended with an error
+	// Cache says whether the answer was reused (cache.Hit, cache.Shared),
+	// or made upstream for a request that could have reused one
+	// (cache.Miss); "" when neither deduplication nor the response cache
+	// applied to the request.
+	Cache string
 
 	// ClientIP is the client's address as rate limits see it (from a
 	// trusted proxy's X-Forwarded-For, else the peer); invalid when unknown.

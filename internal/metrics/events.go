@@ -130,3 +130,13 @@ func (m *Metrics) ObservePanic() {
 	}
 	m.panics.Inc()
 }
+
+// ObserveCache records a request that could reuse an answer in
+// continuum_cache_requests_total{result}; result is "hit", "shared" or
+// "miss".
+func (m *Metrics) ObserveCache(result string) {
+	if m == nil {
+		return
+	}
+	m.cacheRequests.WithLabelValues(m.cacheResults.value(result)).Inc()
+}

@@ -42,6 +42,19 @@ func TestObserveEvents(t *testing.T) {
 			},
 		},
 		{
+			name: "cache results",
+			call: func(m *Metrics) {
+				for _, r := range []string{"hit", "miss", "shared", "hit"} {
+					m.ObserveCache(r)
+				}
+			},
+			want: []series{
+				{"continuum_cache_requests_total", labels{"result": "hit"}, 2},
+				{"continuum_cache_requests_total", labels{"result": "miss"}, 1},
+				{"continuum_cache_requests_total", labels{"result": "shared"}, 1},
+			},
+		},
+		{
 			name:   "attempt ignored",
 			call:   func(m *Metrics) { m.ObserveAttempt("a", "ignored", "client_cancel") },
 			want:   []series{{"continuum_upstream_attempts_total", labels{"backend": "a", "outcome": "ignored"}, 1}},

@@ -72,6 +72,7 @@ type Metrics struct {
 	outcomes, kinds, reasons     *labelSet
 	breakerStates, healthStates  *labelSet
 	results, scopes, authReasons *labelSet
+	cacheResults                 *labelSet
 
 	requestsTotal   *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
@@ -96,6 +97,8 @@ type Metrics struct {
 	loadShed     prometheus.Counter
 	authFailures *prometheus.CounterVec
 	panics       prometheus.Counter
+
+	cacheRequests *prometheus.CounterVec
 
 	buildInfo     prometheus.Gauge
 	backendGauges *backendCollector
@@ -170,6 +173,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 		results:       fixed(),
 		scopes:        fixed(),
 		authReasons:   fixed(),
+		cacheResults:  fixed(),
 		requests:      make(map[requestKey]*requestSeries),
 		pairs:         make(map[pairKey]*pairSeries),
 	}
@@ -279,6 +283,13 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 		Help:      "Panics recovered while serving a request (a bug: the log has the stack). The request failed with 500, or its committed stream ended with an error event; other requests went on.",
 	})
 
+	m.cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "cache_requests_total",
+		Help: `Requests that could reuse an answer (request deduplication or the response cache on), by result: "hit" (from the response cache), ` +
+			`"shared" (an identical request's upstream call, in flight or within deduplication_ttl), "miss" (went upstream).`,
+	}, []string{"result"})
+
 	m.buildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   namespace,
 		Name:        "build_info",
@@ -321,6 +332,7 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_load_shed_total", m.loadShed},
 		{"continuum_auth_failures_total", m.authFailures},
 		{"continuum_panics_total", m.panics},
+		{"continuum_cache_requests_total", m.cacheRequests},
 		{"continuum_build_info", m.buildInfo},
 		{"continuum_api_key_requests_total", m.keys.requests},
 		{"continuum_api_key_tokens_total", m.keys.tokens},

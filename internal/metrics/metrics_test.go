@@ -27,6 +27,7 @@ var allNames = []string{
 	"continuum_backend_in_flight",
 	"continuum_backend_up",
 	"continuum_build_info",
+	"continuum_cache_requests_total",
 	"continuum_circuit_breaker_rejections_total",
 	"continuum_circuit_breaker_state",
 	"continuum_circuit_breaker_transitions_total",
@@ -65,6 +66,7 @@ func exerciseAll(m *Metrics) {
 	m.ObserveLoadShed()
 	m.ObserveAuthFailure("invalid")
 	m.ObservePanic()
+	m.ObserveCache("hit")
 	m.SetBackendSource(func() []BackendStat {
 		return []BackendStat{{Name: "vllm-a", Up: true, Health: "ready", Breaker: "closed", InFlight: 2, ErrorRate: 0.1}}
 	})

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,6 +93,54 @@ func Members(b []byte, fn func(m Member) bool) error {
 			return s.errf("expected ',' or '}' in object")
 		}
 	}
+}
+
+// Elements validates b as a JSON array and calls fn with the byte span of
+// each element in order (the element is b[start:end]). It stops early,
+// returning nil, if fn returns false.
+func Elements(b []byte, fn func(start, end int) bool) error {
+	s := scanner{b: b}
+	s.ws()
+	if s.i >= len(b) || b[s.i] != '[' {
+		return &SyntaxError{s.i, "expected a JSON array"}
+	}
+	s.i++
+	s.ws()
+	if s.i < len(b) && b[s.i] == ']' {
+		s.i++
+		return s.end()
+	}
+	for {
+		s.ws()
+		start := s.i
+		if err := s.value(1); err != nil {
+			return err
+		}
+		if !fn(start, s.i) {
+			return nil
+		}
+		s.ws()
+		if s.i >= len(b) {
+			return s.errf("unexpected end of array")
+		}
+		switch b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return s.end()
+		default:
+			return s.errf("expected ',' or ']' in array")
+		}
+	}
+}
+
+// Unquote decodes a JSON string token (with its quotes).
+func Unquote(tok []byte) (string, error) {
+	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
+		return "", errors.New("not a JSON string")
+	}
+	return unquote(tok, bytes.IndexByte(tok, '\\') >= 0)
 }
 
 // KeyIs reports whether the member's key equals name (after unescaping).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -294,6 +295,49 @@ func BenchmarkParseUsage(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, ok := ParseUsage(body); !ok {
 			b.Fatal("no usage")
+		}
+	}
+}
+
+func TestElements(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{`[]`, nil, false},
+		{` [ 1 , "a" ,{"b":[2]}, null ] `, []string{`1`, `"a"`, `{"b":[2]}`, `null`}, false},
+		{`[1,]`, []string{`1`}, true},
+		{`{"a":1}`, nil, true},
+		{`[1`, []string{`1`}, true},
+	}
+	for _, tt := range tests {
+		var got []string
+		b := []byte(tt.in)
+		err := Elements(b, func(s, e int) bool {
+			got = append(got, string(b[s:e]))
+			return true
+		})
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("Elements(%s): got %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+	var first string
+	b := []byte(`["x", bad`)
+	if err := Elements(b, func(s, e int) bool { first = string(b[s:e]); return false }); err != nil || first != `"x"` {
+		t.Errorf("Elements stopping early: got %q, %v; want \"x\", nil", first, err)
+	}
+}
+
+func TestUnquote(t *testing.T) {
+	for in, want := range map[string]string{`"a"`: "a", `"\u00e9\n"`: "é\n", `""`: ""} {
+		if got, err := Unquote([]byte(in)); err != nil || got != want {
+			t.Errorf("Unquote(%s): got %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`a`, `"`, `1`, `"\x"`} {
+		if _, err := Unquote([]byte(in)); err == nil {
+			t.Errorf("Unquote(%s): got no error", in)
 		}
 	}
 }

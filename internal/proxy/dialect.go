@@ -77,7 +77,11 @@ func (a *attempt) plan(model string) (plan, *failure) {
 	proto := t.Backend.Type.Protocol()
 	switch {
 	case proto == backend.ProtocolOpenAI && (call.API == exchange.ChatCompletions || call.API == exchange.Completions || call.API == exchange.Embeddings):
-		return plan{path: t.Sender.APIPath(openAIPath(call.API)), body: f.body(model), forward: true, rl: &a.openai}, nil
+		body := f.body(model)
+		if call.API == exchange.ChatCompletions && f.snap.opts.Prompts != nil {
+			body = f.withPrompt(t, model, false)
+		}
+		return plan{path: t.Sender.APIPath(openAIPath(call.API)), body: body, forward: true, rl: &a.openai}, nil
 	case (call.API == exchange.Messages || call.API == exchange.CountTokens) && passthroughAnthropic(t):
 		path := "/v1/messages"
 		if call.API == exchange.CountTokens {
@@ -86,7 +90,7 @@ func (a *attempt) plan(model string) (plan, *failure) {
 		// The client's own header fields are not passed on (its SDK's
 		// X-Stainless-* and browser-access fields are not the backend's
 		// business); the Anthropic ones that matter are set here.
-		p := plan{path: t.Sender.RootPath(path), body: f.body(model), rl: &passAnthropic{}}
+		p := plan{path: t.Sender.RootPath(path), body: f.withPrompt(t, model, true), rl: &passAnthropic{}}
 		if v := clientHeader(call, "anthropic-version"); v != "" {
 			p.header = append(p.header, upstream.Field{Name: "anthropic-version", Value: v})
 		}
@@ -103,12 +107,14 @@ func (a *attempt) plan(model string) (plan, *failure) {
 	}
 	pivot.Model = model
 	tr.pivot = pivot
+	// The backend gets the system prompt; the client side keeps pivot.
+	out := f.pivotWithPrompt(t, model, pivot)
 	opts := t.Dialect.Options
 	opts.Dropped = tr.dropped
 	var p plan
 	switch {
 	case proto == backend.ProtocolAnthropic:
-		body, err := anthropicBackend.EncodeRequest(pivot, opts)
+		body, err := anthropicBackend.EncodeRequest(out, opts)
 		if err != nil {
 			return plan{}, a.badRequest(err)
 		}
@@ -118,7 +124,7 @@ func (a *attempt) plan(model string) (plan, *failure) {
 			p.header = append(p.header, upstream.Field{Name: "anthropic-beta", Value: beta})
 		}
 	case proto == backend.ProtocolGemini && !t.Dialect.GeminiOpenAI:
-		body, err := geminiBackend.EncodeRequest(pivot, opts)
+		body, err := geminiBackend.EncodeRequest(out, opts)
 		if err != nil {
 			return plan{}, a.badRequest(err)
 		}
@@ -127,11 +133,11 @@ func (a *attempt) plan(model string) (plan, *failure) {
 	default: // an OpenAI-compatible API: the backend's own, or Gemini's
 		path := t.Sender.APIPath("/chat/completions")
 		if proto == backend.ProtocolGemini {
-			translate.GeminiCompat{}.Request(pivot)
+			translate.GeminiCompat{}.Request(out)
 			tr.compat = translate.GeminiCompat{}.NewStream()
 			path = t.Sender.RootPath(translate.GeminiCompatPath)
 		}
-		body, err := json.Marshal(pivot)
+		body, err := json.Marshal(out)
 		if err != nil {
 			return plan{}, a.badRequest(err)
 		}

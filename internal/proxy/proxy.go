@@ -25,9 +25,11 @@ import (
 
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/balance"
+	"github.com/continuumhq/continuum/internal/cache"
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/prompts"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
 	"github.com/continuumhq/continuum/internal/translate"
@@ -131,6 +133,34 @@ type Options struct {
 	RetryAfterCap time.Duration
 	// Seed seeds the policies' and the retry jitter's random sources.
 	Seed uint64
+	// Prompts holds the system prompts merged into chat, messages and
+	// responses requests, per attempt (a backend's prompt depends on the
+	// backend picked). Nil means none: requests are forwarded as received.
+	Prompts *prompts.Set
+	// Reuse lets identical requests share answers. Nil means never.
+	Reuse *Reuse
+}
+
+// Reuse configures how identical requests share answers: request
+// deduplication and the response cache. Only non-streaming calls of the
+// chat completions, completions, embeddings, responses and messages APIs
+// share answers; two calls are identical when their API, routed model,
+// caller's key id, body (byte for byte), the prompts' digest and, for
+// Anthropic clients, anthropic-version and anthropic-beta are.
+type Reuse struct {
+	// Dedup makes identical calls that arrive while one of them is being
+	// answered wait for that answer instead of going upstream: they get
+	// its status, headers and body, failures included.
+	Dedup bool
+	// DedupTTL is how long, with Dedup, a finished 2xx answer keeps
+	// answering identical calls. Zero means only while in flight.
+	DedupTTL time.Duration
+	// CacheTTL, when positive, caches the 2xx answers of deterministic
+	// calls (cache.Deterministic) for this long.
+	CacheTTL time.Duration
+	// Store keeps finished answers (for CacheTTL and DedupTTL). Nil means
+	// none are kept.
+	Store cache.Store
 }
 
 func (o Options) withDefaults() Options {
@@ -198,6 +228,9 @@ type Proxy struct {
 	rnd *rand.Rand
 
 	states sync.Pool // *forwarding
+	// flights holds the deduplicated calls in flight; it outlives
+	// snapshots, so a call started before a reload is joined after it.
+	flights cache.Group
 }
 
 // Config holds a Proxy's fixed collaborators.
@@ -313,11 +346,19 @@ func (p *Proxy) forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 			"model `"+req.Fields.Model+"` is not served by any backend that supports "+req.API.String()), 0)
 	}
 
+	if r := snap.opts.Reuse; r != nil && !req.Fields.Stream && reusable(req.API) {
+		return p.reuse(ctx, snap, r, req, res)
+	}
+	return p.run(ctx, snap, req, res)
+}
+
+// run forwards a routed call: backend by backend until one answers.
+func (p *Proxy) run(ctx context.Context, snap *Snapshot, req *exchange.Call, res route.Resolution) *exchange.Response {
 	f, _ := p.states.Get().(*forwarding)
 	if f == nil {
 		f = &forwarding{}
 	}
-	f.p, f.snap, f.req, f.rec, f.res, f.parent, f.start = p, snap, req, rec, res, ctx, p.clk.Now()
+	f.p, f.snap, f.req, f.rec, f.res, f.parent, f.start = p, snap, req, req.Record, res, ctx, p.clk.Now()
 	f.reusable = true
 	f.tried = f.triedBuf[:0]
 	if snap.opts.Timeout > 0 {
@@ -397,10 +438,14 @@ type forwarding struct {
 	tried []*backend.Backend
 	// again lists backends that failed but may be asked again
 	// (retry.same_backend), once no other backend can take the request.
-	again   []*backend.Backend
-	bodies  map[string][]byte // request body per target model (alias and fallback rewrites)
-	last    *failure
-	retries int
+	again  []*backend.Backend
+	bodies map[string][]byte // request body per target model (alias and fallback rewrites)
+	// prompted holds the request bodies with a system prompt merged in,
+	// per target model and prompt (attempts on backends sharing a prompt
+	// share the body).
+	prompted []promptedBody
+	last     *failure
+	retries  int
 }
 
 func (f *forwarding) run() *exchange.Response {
