@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/continuumhq/continuum/internal/admin"
+	"github.com/continuumhq/continuum/internal/config"
 )
 
 // adminSource adapts the App to the admin API.
@@ -67,7 +68,8 @@ func (s adminSource) Config() any {
 // adminAuth returns the current admin.auth block.
 func (a *App) adminAuth() admin.Auth {
 	c := a.rt.Load().cfg.Admin.Auth
-	return admin.Auth{Method: c.Method, Token: c.Token, Username: c.Username, Password: c.Password}
+	method, _ := config.CanonicalAdminMethod(c.Method)
+	return admin.Auth{Method: method, Token: c.Token, Username: c.Username, Password: c.Password}
 }
 
 // startAdmin serves the admin API on its own address when admin.bind_address is set.

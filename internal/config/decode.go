@@ -42,9 +42,10 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				"format": d.normalized(&c.Logging.Format, canonicalFormat),
 			})
 		},
-		"api_keys":      func(n *yaml.Node, p string) { d.apiKeys(n, p, &c.APIKeys) },
-		"admin":         func(n *yaml.Node, p string) { d.admin(n, p, &c.Admin) },
-		"rate_limiting": func(n *yaml.Node, p string) { d.rateLimiting(n, p, &c.RateLimiting) },
+		"api_keys":            func(n *yaml.Node, p string) { d.apiKeys(n, p, &c.APIKeys) },
+		"admin":               func(n *yaml.Node, p string) { d.admin(n, p, &c.Admin) },
+		"rate_limiting":       func(n *yaml.Node, p string) { d.rateLimiting(n, p, &c.RateLimiting) },
+		"model_metadata_file": d.str(&c.ModelMetadataFile),
 		"metrics": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "metrics", fields{
 				"enabled":  d.boolean(&c.Metrics.Enabled),
@@ -289,7 +290,7 @@ func (d *decoder) admin(n *yaml.Node, path string, a *AdminConfig) {
 		"bind_address": d.str(&a.BindAddress),
 		"auth": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "admin.auth", fields{
-				"method":   d.normalized(&a.Auth.Method, lower),
+				"method":   d.normalized(&a.Auth.Method, func(s string) string { m, _ := CanonicalAdminMethod(s); return m }),
 				"token":    d.str(&a.Auth.Token),
 				"username": d.str(&a.Auth.Username),
 				"password": d.str(&a.Auth.Password),

@@ -30,7 +30,8 @@ func Parse(data []byte, filename string, lookupEnv func(string) (string, bool)) 
 
 // Load reads and parses the configuration file at path, expanding ${VAR}
 // from the process environment, then reads api_keys_file (relative to the
-// directory of path) and appends its keys. Errors in that file carry its
+// directory of path) and appends its keys, and reads model_metadata_file
+// (relative to the same directory) into ModelMetadata. Errors in that file carry its
 // name. Load returns the same values as Parse; a file that cannot be read is
 // a plain error.
 func Load(path string) (*Config, []Diagnostic, error) {
@@ -42,6 +43,9 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	c := d.parse(data)
 	if c != nil && c.APIKeys.File != "" {
 		d.keysFile(c, filepath.Dir(path))
+	}
+	if c != nil && c.ModelMetadataFile != "" {
+		d.metadataFile(c, filepath.Dir(path))
 	}
 	return d.finish(c)
 }
@@ -175,6 +179,7 @@ func (d *decoder) syntaxError(err error) {
 // sorting. It returns c only when there are no errors.
 func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 	if c != nil {
+		mergeMetadata(c)
 		for i := range c.APIKeys.Keys {
 			if c.APIKeys.Keys[i].ID == "" {
 				c.APIKeys.Keys[i].ID = "key-" + strconv.Itoa(i)

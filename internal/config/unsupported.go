@@ -11,14 +11,13 @@ import "slices"
 // To support one of these keys, remove it here and add it to its decoder.
 var routerOnly = map[string][]string{
 	"": {
-		"model_metadata_file", "global_prompts", "files", "tracing", "timeouts",
-		"webui", "acp",
+		"global_prompts", "files", "tracing", "timeouts", "webui", "acp", "guardrails",
 	},
 	"server":               {"workers"},
 	"cache":                {"deduplication_ttl", "enable_deduplication"},
 	"request":              {"retry_delay"},
 	"fallback":             {"fallback_policy", "model_settings"},
-	"metrics":              {"cardinality_limit", "optional_metrics"},
+	"metrics":              {"cardinality_limit", "optional_metrics", "persistence"},
 	"admin":                {"stats"},
 	"rate_limiting.limits": {"per_backend", "per_model"},
 }
