@@ -214,5 +214,5 @@ var (
 	// originSchemes are the schemes a CORS origin may have: the web's, and
 	// those of desktop shells embedding a web view (Tauri, Electron's app://).
 	originSchemes = []string{"http", "https", "tauri", "app"}
-	metricsOn    = []string{MetricsOnMain, MetricsOnAdmin}
+	metricsOn     = []string{MetricsOnMain, MetricsOnAdmin}
 )
