@@ -82,6 +82,12 @@ type App struct {
 	reload   sync.Mutex
 	applying sync.Mutex
 	cfgSum   [32]byte // SHA-256 of the configuration file last applied
+	// history holds the configurations applied, for the admin API's
+	// history, diff and rollback.
+	history history
+	// stats counts requests per API key and per backend, and keeps the
+	// recent failures and the dashboard's samples.
+	stats *stats
 	// swap serialises installing a routing snapshot (a reload's, or a
 	// rebuild after model discovery) so that the newest runtime wins. It is
 	// never held across I/O.
@@ -133,11 +139,15 @@ func New(opts Options) (*App, error) {
 	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), level: new(slog.LevelVar)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.log = a.newLogger(opts.Config.Logging)
+	text := configText(opts.Config)
 	if opts.ConfigPath != "" {
 		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
 			a.cfgSum = sha256.Sum256(data)
+			text = data
 		}
 	}
+	a.history.add(a.clk.Now(), "startup", text, opts.Config)
+	a.stats = newStats()
 
 	members, err := a.buildMembers(opts.Config, nil)
 	if err != nil {

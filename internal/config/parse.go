@@ -39,6 +39,14 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("load config: %w", err)
 	}
+	return LoadData(path, data)
+}
+
+// LoadData is Load with the file's content given: data is parsed as if it
+// were the file at path (diagnostics name path, and api_keys_file and
+// model_metadata_file are read relative to its directory), so that a new
+// version can be checked before it is written.
+func LoadData(path string, data []byte) (*Config, []Diagnostic, error) {
 	d := newDecoder(path, os.LookupEnv)
 	c := d.parse(data)
 	if c != nil && c.APIKeys.File != "" {
