@@ -101,7 +101,9 @@ func valueNode(v any, first ...string) (*yaml.Node, error) {
 		keys := sortedKeys(m)
 		for i := len(first) - 1; i >= 0; i-- {
 			if j := slices.Index(keys, first[i]); j > 0 {
-				keys = append([]string{keys[j]}, slices.Delete(keys, j, j+1)...)
+				k := keys[j]
+				rest := slices.Delete(slices.Clone(keys), j, j+1)
+				keys = append([]string{k}, rest...)
 			}
 		}
 		for _, k := range keys {
