@@ -98,6 +98,8 @@ type App struct {
 	guard        guard
 	registry     *prometheus.Registry
 	adminHandler http.Handler
+	// uiHandler serves the dashboard (/ui), wherever the admin API is.
+	uiHandler http.Handler
 	// metricsHTTP serves the Prometheus text format, on whichever listener
 	// metrics.listener names.
 	metricsHTTP http.Handler
@@ -192,6 +194,7 @@ func New(opts Options) (*App, error) {
 		Extra:     a.serveExtra,
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
+	a.uiHandler = a.newUI()
 	a.adminApart = opts.Config.Admin.BindAddress != ""
 	a.rt.Store(a.newRuntime(opts.Config, members, budget))
 	a.metrics.ObserveReload("success")
