@@ -80,10 +80,10 @@ type Key struct {
 
 // Failure is one recent failed request.
 type Failure struct {
-	Time                                         time.Time
-	RequestID, KeyID, Endpoint, Model, Backend   string
-	Error                                        string
-	Status                                       int
+	Time                                       time.Time
+	RequestID, KeyID, Endpoint, Model, Backend string
+	Error                                      string
+	Status                                     int
 }
 
 // Version is one applied configuration.
