@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -91,11 +92,14 @@ func (h *history) current() (ConfigVersion, bool) {
 // renderRedacted renders cfg's effective values as YAML with every secret
 // masked.
 func renderRedacted(cfg *config.Config) string {
-	data, err := yaml.Marshal(cfg.Redacted())
-	if err != nil {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg.Redacted()); err != nil {
 		return "# render configuration: " + err.Error() + "\n"
 	}
-	return string(data)
+	enc.Close()
+	return buf.String()
 }
 
 // configText returns the text a configuration built in code would have as a

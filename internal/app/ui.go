@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/continuumhq/continuum/internal/admin"
 	"github.com/continuumhq/continuum/internal/textdiff"
@@ -54,6 +55,32 @@ func (s uiSource) Backends() []ui.Backend {
 	return out
 }
 
+// Totals adds up the usage of every key: each finished request is counted
+// under exactly one key id ("none" without a key).
+func (s uiSource) Totals() ui.Usage {
+	var t ui.Usage
+	var latency, ttft time.Duration
+	var ttftN uint64
+	for _, u := range s.a.KeyUsage() {
+		t.Requests += u.Requests
+		t.Errors += u.Errors
+		t.TokensIn += u.TokensIn
+		t.TokensOut += u.TokensOut
+		latency += u.Latency * time.Duration(u.Requests)
+		if u.TTFT > 0 {
+			ttft += u.TTFT * time.Duration(u.Requests)
+			ttftN += u.Requests
+		}
+	}
+	if t.Requests > 0 {
+		t.Latency = latency / time.Duration(t.Requests)
+	}
+	if ttftN > 0 {
+		t.TTFT = ttft / time.Duration(ttftN)
+	}
+	return t
+}
+
 func (s uiSource) Models() []ui.Model {
 	list := s.a.Models()
 	out := make([]ui.Model, len(list))
@@ -74,7 +101,7 @@ func (s uiSource) Keys() []ui.Key {
 	for _, id := range []string{"none", "other"} {
 		if u, ok := usage[id]; ok && !seen[id] {
 			name := map[string]string{"none": "requests without a valid key", "other": "keys beyond the first 1000"}[id]
-			out = append(out, ui.Key{ID: id, Name: name, Enabled: true, Usage: uiUsage(u)})
+			out = append(out, ui.Key{ID: id, Name: name, Pseudo: true, Usage: uiUsage(u)})
 		}
 	}
 	return out

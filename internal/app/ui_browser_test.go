@@ -211,8 +211,8 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	_ = chat("no-such-model") // a failure for the errors page
 	e.Get("/v1/models", "Authorization", "Bearer sk-wrong-key-00000000000000")
-	if err := waitTrue(ctx, `document.querySelector('#total-requests').textContent === '12'`); err != nil {
-		t.Fatalf("the overview did not show 12 requests after traffic (shows %q): %v", text(t, ctx, `#total-requests`), err)
+	if err := waitTrue(ctx, `document.querySelector('#total-requests').textContent === '14'`); err != nil {
+		t.Fatalf("the overview did not show 14 requests (12 chats, a 404, a model list) after traffic (shows %q): %v", text(t, ctx, `#total-requests`), err)
 	}
 	// A little more traffic across two polls draws the sparklines.
 	for i := range 6 {
@@ -221,8 +221,8 @@ func TestDashboardBrowser(t *testing.T) {
 			chromedp.Do(ctx, chromedp.Sleep(2100*time.Millisecond)) // the next poll takes a sample
 		}
 	}
-	if err := waitTrue(ctx, `document.querySelector('#total-requests').textContent === '18'`); err != nil {
-		t.Fatalf("the overview did not show 18 requests: %v", err)
+	if err := waitTrue(ctx, `document.querySelector('#total-requests').textContent === '20'`); err != nil {
+		t.Fatalf("the overview did not show 20 requests: %v", err)
 	}
 	screenshots(t, ctx, "overview")
 

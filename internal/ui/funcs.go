@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ func templateFuncs() template.FuncMap {
 		"datetime":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"short":      func(s string) string { return s[:min(len(s), 12)] },
 		"compact":    compact,
+		"pretty":     pretty,
 		"meta":       meta,
 		"join":       strings.Join,
 		"spark":      spark,
@@ -83,6 +85,31 @@ func compact(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// pretty renders a metadata value for people: a list joined by commas, a
+// mapping as "key value" pairs, anything else as compact JSON.
+func pretty(v any) string {
+	switch v := v.(type) {
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = compact(x)
+		}
+		return strings.Join(parts, ", ")
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + " " + compact(v[k])
+		}
+		return strings.Join(parts, " · ")
+	}
+	return compact(v)
 }
 
 // meta returns a model's metadata value under the first key it has.

@@ -70,10 +70,12 @@ type Model struct {
 	Metadata map[string]any
 }
 
-// Key is one API key (never its secret).
+// Key is one API key (never its secret), or, when Pseudo is set, a row of
+// requests that no configured key accounts for ("none", "other").
 type Key struct {
 	ID, Name string
 	Enabled  bool
+	Pseudo   bool
 	Models   []string
 	Usage    Usage
 }
@@ -99,6 +101,9 @@ type Version struct {
 // Its methods are called concurrently.
 type Source interface {
 	Backends() []Backend
+	// Totals is the usage of every request the router finished, whether or
+	// not a backend was reached.
+	Totals() Usage
 	Models() []Model
 	Keys() []Key
 	Failures() []Failure
@@ -308,29 +313,12 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) overview() page {
-	p := page{Title: "Overview", Nav: "overview", Backends: h.opts.Source.Backends()}
-	var latency, ttft time.Duration
-	var ttftN uint64
+	p := page{Title: "Overview", Nav: "overview", Backends: h.opts.Source.Backends(), Totals: h.opts.Source.Totals()}
 	for _, b := range p.Backends {
-		p.Totals.Requests += b.Usage.Requests
-		p.Totals.Errors += b.Usage.Errors
-		p.Totals.TokensIn += b.Usage.TokensIn
-		p.Totals.TokensOut += b.Usage.TokensOut
 		p.InFlight += b.InFlight
-		latency += b.Usage.Latency * time.Duration(b.Usage.Requests)
-		if b.Usage.TTFT > 0 {
-			ttft += b.Usage.TTFT * time.Duration(b.Usage.Requests)
-			ttftN += b.Usage.Requests
-		}
 		if !b.Drained && b.Health != "down" && b.Breaker != "open" {
 			p.Up++
 		}
-	}
-	if p.Totals.Requests > 0 {
-		p.Totals.Latency = latency / time.Duration(p.Totals.Requests)
-	}
-	if ttftN > 0 {
-		p.Totals.TTFT = ttft / time.Duration(ttftN)
 	}
 	return p
 }

@@ -29,6 +29,7 @@ func (f *fakeSource) Backends() []Backend {
 		{Name: "<b>", Type: "ollama", URL: "http://10.0.0.2", Health: "down", Breaker: "open"},
 	}
 }
+func (f *fakeSource) Totals() Usage { return Usage{Requests: 1240, Errors: 9} }
 func (f *fakeSource) Models() []Model {
 	return []Model{{ID: "llama", Backends: []string{"vllm-a"}, Metadata: map[string]any{"display_name": "Llama", "context_length": 8192}}}
 }
@@ -83,7 +84,7 @@ func TestPages(t *testing.T) {
 		path   string
 		wantIn []string
 	}{
-		{"/ui", []string{`id="total-requests">1,234<`, "vllm-a", "&lt;b&gt;", `hx-get="/ui/fragments/overview"`, "<svg class=\"spark\"", "<polyline", "42 ms"}},
+		{"/ui", []string{`id="total-requests">1,240<`, "vllm-a", "&lt;b&gt;", `hx-get="/ui/fragments/overview"`, "<svg class=\"spark\"", "<polyline", "42 ms"}},
 		{"/ui/", []string{"Overview"}},
 		{"/ui/fragments/overview", []string{"total-requests"}},
 		{"/ui/models", []string{"llama", "Llama", "8192"}},
