@@ -161,6 +161,33 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// clickUntil clicks the element sel until an element done exists, trying
+// three times: the overview replaces its content every two seconds, and a
+// click that lands while the old nodes go is lost. The click is a real
+// mouse click; hx-confirm's question is answered yes by window.confirm,
+// replaced for the test (a native dialog that the browser shows while a
+// poll swaps the page can stay open and block it).
+func clickUntil(ctx context.Context, sel, done string) error {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
+		return err
+	}
+	var err error
+	for range 3 {
+		sub, cancel := context.WithTimeout(ctx, 4*time.Second)
+		err = chromedp.Do(sub, chromedp.Click(sel, chromedp.NodeVisible))
+		if err != nil {
+			err = fmt.Errorf("click %s: %w", sel, err)
+		} else if _, err = chromedp.Run(sub, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, done))); err != nil {
+			err = fmt.Errorf("wait for %s: %w", done, err)
+		}
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
 // waitTrue polls a JavaScript expression until it is true (10 s at most).
 func waitTrue(ctx context.Context, expr string) error {
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second)))
@@ -228,19 +255,13 @@ func TestDashboardBrowser(t *testing.T) {
 
 	// Drain and undrain vllm-b from its card.
 	card := `article[data-backend="vllm-b"]`
-	if err := chromedp.Do(ctx,
-		chromedp.Click(card+` button.drain`),
-		chromedp.WaitVisible(card+` .badge.drained`),
-	); err != nil {
-		t.Fatalf("drain: %v", err)
+	if err := clickUntil(ctx, card+` button.drain`, card+` .badge.drained`); err != nil {
+		t.Fatalf("drain: %v\nconsole: %q", err, consoleErrors())
 	}
 	if !e.Backend("vllm-b").Drained {
 		t.Errorf("after the drain button: vllm-b is not drained")
 	}
-	if err := chromedp.Do(ctx,
-		chromedp.Click(card+` button.undrain`),
-		chromedp.WaitVisible(card+` button.drain`),
-	); err != nil {
+	if err := clickUntil(ctx, card+` button.undrain`, card+` button.drain`); err != nil {
 		t.Fatalf("undrain: %v", err)
 	}
 	if e.Backend("vllm-b").Drained {
@@ -281,10 +302,7 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("diff 1→2: got\n%s\nwant the weight change", diff)
 	}
 	screenshots(t, ctx, "config")
-	if err := chromedp.Do(ctx,
-		chromedp.Click(`tr[data-version="1"] button.rollback`),
-		chromedp.WaitVisible(`tr[data-version="3"].current`),
-	); err != nil {
+	if err := clickUntil(ctx, `tr[data-version="1"] button.rollback`, `tr[data-version="3"].current`); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
 	if w := e.Backend("vllm-b").Weight; w != 1 {
