@@ -16,6 +16,7 @@ func templateFuncs() template.FuncMap {
 		"ms":         fmtMS,
 		"num":        fmtNum,
 		"clock":      func(t time.Time) string { return t.UTC().Format("15:04:05") },
+		"date":       func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"datetime":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"short":      func(s string) string { return s[:min(len(s), 12)] },
 		"compact":    compact,
