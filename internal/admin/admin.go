@@ -1,6 +1,9 @@
 // Package admin serves the operator API under /admin/ as a standard
 // net/http Handler: backend state, drain and undrain, configuration reload
-// and the effective (masked) configuration.
+// and the effective (masked) configuration; and, when the Source also
+// implements Manager, the configuration history with diff and rollback,
+// dry-run validation, backends and API keys changed at run time, and usage
+// statistics per key and per backend.
 //
 // The app serves the Handler either on the main listener or on a listener of
 // its own (admin.bind_address). The package reads and changes the router's
@@ -114,8 +117,18 @@ type Source interface {
 	Config() any
 }
 
-// ErrNotFound is wrapped by Source.SetDrained for an unknown backend name.
-var ErrNotFound = errors.New("backend not found")
+// Errors a Source wraps to choose the answer's status.
+var (
+	// ErrNotFound: an unknown backend, key or version (404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidConfig: the configuration the change would make is invalid;
+	// the error text holds every problem as file:line:col lines (422).
+	ErrInvalidConfig = errors.New("invalid configuration")
+	// ErrConflict: the change conflicts with what exists (409).
+	ErrConflict = errors.New("conflict")
+	// ErrBadRequest: the request is malformed (400).
+	ErrBadRequest = errors.New("bad request")
+)
 
 // Options configure the Handler.
 type Options struct {
@@ -141,11 +154,22 @@ type Route struct {
 func Routes() []Route {
 	return []Route{
 		{http.MethodGet, "/admin/backends"},
+		{http.MethodPost, "/admin/backends"},
 		{http.MethodGet, "/admin/backends/{name}"},
+		{http.MethodPut, "/admin/backends/{name}"},
+		{http.MethodDelete, "/admin/backends/{name}"},
 		{http.MethodPost, "/admin/backends/{name}/drain"},
 		{http.MethodPost, "/admin/backends/{name}/undrain"},
 		{http.MethodGet, "/admin/config"},
 		{http.MethodPost, "/admin/config/reload"},
+		{http.MethodGet, "/admin/config/history"},
+		{http.MethodGet, "/admin/config/history/{id}"},
+		{http.MethodGet, "/admin/config/diff"},
+		{http.MethodPost, "/admin/config/rollback/{id}"},
+		{http.MethodPost, "/admin/config/validate"},
+		{http.MethodPost, "/admin/keys"},
+		{http.MethodDelete, "/admin/keys/{id}"},
+		{http.MethodGet, "/admin/stats"},
 	}
 }
 
@@ -187,12 +211,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case len(seg) == 1 && seg[0] == "backends":
-		if allow(w, r, http.MethodGet) {
+		switch allowAny(w, r, http.MethodGet, http.MethodPost) {
+		case http.MethodGet:
 			h.list(w)
+		case http.MethodPost:
+			h.addBackend(w, r)
 		}
 	case len(seg) == 2 && seg[0] == "backends":
-		if allow(w, r, http.MethodGet) {
+		switch allowAny(w, r, http.MethodGet, http.MethodPut, http.MethodDelete) {
+		case http.MethodGet:
 			h.one(w, seg[1])
+		case http.MethodPut:
+			h.updateBackend(w, r, seg[1])
+		case http.MethodDelete:
+			h.removeBackend(w, r, seg[1])
 		}
 	case len(seg) == 3 && seg[0] == "backends" && (seg[2] == "drain" || seg[2] == "undrain"):
 		if allow(w, r, http.MethodPost) {
@@ -205,6 +237,38 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(seg) == 2 && seg[0] == "config" && seg[1] == "reload":
 		if allow(w, r, http.MethodPost) {
 			h.reload(w, r)
+		}
+	case len(seg) == 2 && seg[0] == "config" && seg[1] == "history":
+		if allow(w, r, http.MethodGet) {
+			h.history(w)
+		}
+	case len(seg) == 3 && seg[0] == "config" && seg[1] == "history":
+		if allow(w, r, http.MethodGet) {
+			h.version(w, seg[2])
+		}
+	case len(seg) == 2 && seg[0] == "config" && seg[1] == "diff":
+		if allow(w, r, http.MethodGet) {
+			h.diff(w, r)
+		}
+	case len(seg) == 3 && seg[0] == "config" && seg[1] == "rollback":
+		if allow(w, r, http.MethodPost) {
+			h.rollback(w, r, seg[2])
+		}
+	case len(seg) == 2 && seg[0] == "config" && seg[1] == "validate":
+		if allow(w, r, http.MethodPost) {
+			h.validate(w, r)
+		}
+	case len(seg) == 1 && seg[0] == "keys":
+		if allow(w, r, http.MethodPost) {
+			h.createKey(w, r)
+		}
+	case len(seg) == 2 && seg[0] == "keys":
+		if allow(w, r, http.MethodDelete) {
+			h.revokeKey(w, r, seg[1])
+		}
+	case len(seg) == 1 && seg[0] == "stats":
+		if allow(w, r, http.MethodGet) {
+			h.stats(w)
 		}
 	default:
 		h.notFound(w, r)
@@ -244,6 +308,24 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	writeError(w, http.StatusMethodNotAllowed, openai.ErrorForStatus(http.StatusMethodNotAllowed,
 		"method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+method))
 	return false
+}
+
+// allowAny returns the method of r when it is one of methods (HEAD counting
+// as GET); otherwise it answers 405 with an Allow header and returns "".
+func allowAny(w http.ResponseWriter, r *http.Request, methods ...string) string {
+	for _, m := range methods {
+		if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
+			return m
+		}
+	}
+	allowed := strings.Join(methods, ", ")
+	if methods[0] == http.MethodGet {
+		allowed = strings.Replace(allowed, "GET", "GET, HEAD", 1)
+	}
+	w.Header().Set("Allow", allowed)
+	writeError(w, http.StatusMethodNotAllowed, openai.ErrorForStatus(http.StatusMethodNotAllowed,
+		"method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(methods, " or ")))
+	return ""
 }
 
 func (h *handler) list(w http.ResponseWriter) {

@@ -376,8 +376,10 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct {
 		method, path, wantAllow string
 	}{
-		{http.MethodPost, "/admin/backends", "GET, HEAD"},
-		{http.MethodDelete, "/admin/backends/vllm-a", "GET, HEAD"},
+		{http.MethodPatch, "/admin/backends/vllm-a", "GET, HEAD, PUT, DELETE"},
+		{http.MethodDelete, "/admin/backends", "GET, HEAD, POST"},
+		{http.MethodGet, "/admin/keys", "POST"},
+		{http.MethodPost, "/admin/stats", "GET, HEAD"},
 		{http.MethodGet, "/admin/backends/vllm-a/drain", "POST"},
 		{http.MethodPut, "/admin/backends/vllm-a/undrain", "POST"},
 		{http.MethodGet, "/admin/config/reload", "POST"},
@@ -415,13 +417,30 @@ func TestHead(t *testing.T) {
 func TestRoutesServed(t *testing.T) {
 	for _, r := range Routes() {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
-			path := strings.ReplaceAll(r.Path, "{name}", "vllm-a")
-			w := serve(t, newFakeSource(), r.Method, path)
-			if w.Code != http.StatusOK {
-				t.Errorf("status: got %d, want 200; body %s", w.Code, w.Body)
+			path := strings.NewReplacer("{name}", "vllm-a", "{id}", "1").Replace(r.Path)
+			bodies := map[string]string{
+				"POST /admin/backends":             `{"name":"new","url":"http://10.0.0.9:8000"}`,
+				"PUT /admin/backends/{name}":       `{"weight":2}`,
+				"POST /admin/keys":                 `{"name":"ci"}`,
+				"POST /admin/config/validate":      "backends: []\n",
+				"GET /admin/config/diff":           "",
+				"POST /admin/config/rollback/{id}": "",
 			}
-			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type: got %q, want application/json", ct)
+			if r.Path == "/admin/config/diff" {
+				path += "?from=1"
+			}
+			h := Handler(newFakeSource(), Options{Auth: bearerAuth})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, authorized(httptest.NewRequest(r.Method, path, strings.NewReader(bodies[r.Method+" "+r.Path]))))
+			if w.Code != http.StatusOK && w.Code != http.StatusCreated {
+				t.Errorf("status: got %d, want 200 or 201; body %s", w.Code, w.Body)
+			}
+			wantCT := "application/json"
+			if r.Path == "/admin/config/diff" {
+				wantCT = "text/plain; charset=utf-8"
+			}
+			if ct := w.Header().Get("Content-Type"); ct != wantCT {
+				t.Errorf("Content-Type: got %q, want %s", ct, wantCT)
 			}
 			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control: got %q, want no-store", cc)

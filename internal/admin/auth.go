@@ -156,3 +156,37 @@ func equal(got, want string) bool {
 	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
+
+// Authorized reports whether r carries a's credentials in its headers, as
+// the Handler checks them: false when a disables the admin API. Other
+// handlers behind the admin authentication (the dashboard) use it.
+func Authorized(a Auth, r *http.Request) bool {
+	if a.disabledReason() != "" {
+		return false
+	}
+	switch a.Method {
+	case MethodBearer:
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		return ok && equal(token, a.Token)
+	case MethodAPIKey:
+		key := r.Header.Get("X-API-Key")
+		return key != "" && equal(key, a.Token)
+	case MethodBasic:
+		user, pass, ok := r.BasicAuth()
+		userOK, passOK := equal(user, a.Username), equal(pass, a.Password)
+		return ok && userOK && passOK
+	}
+	return false
+}
+
+// Secret returns the credential a login must match: the token, or for basic
+// authentication "username:password"; "" when a disables the admin API.
+func (a Auth) Secret() string {
+	if a.disabledReason() != "" {
+		return ""
+	}
+	if a.Method == MethodBasic {
+		return a.Username + ":" + a.Password
+	}
+	return a.Token
+}

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/continuumhq/continuum/internal/admin"
+	"github.com/continuumhq/continuum/internal/config"
 )
 
 // adminSource adapts the App to the admin API.
@@ -67,7 +68,8 @@ func (s adminSource) Config() any {
 // adminAuth returns the current admin.auth block.
 func (a *App) adminAuth() admin.Auth {
 	c := a.rt.Load().cfg.Admin.Auth
-	return admin.Auth{Method: c.Method, Token: c.Token, Username: c.Username, Password: c.Password}
+	method, _ := config.CanonicalAdminMethod(c.Method)
+	return admin.Auth{Method: method, Token: c.Token, Username: c.Username, Password: c.Password}
 }
 
 // startAdmin serves the admin API on its own address when admin.bind_address is set.
@@ -97,3 +99,91 @@ func (a *App) startAdmin() error {
 // AdminAddr returns the admin API's own listener address, or nil when the
 // admin API shares the main listener.
 func (a *App) AdminAddr() net.Addr { return a.adminAddr }
+
+// The admin API's Manager: history, rollback, validation, run-time changes
+// and statistics.
+var _ admin.Manager = adminSource{}
+
+func adminVersion(v ConfigVersion, current int, withYAML bool) admin.Version {
+	out := admin.Version{ID: v.ID, Time: v.Time, Trigger: v.Trigger, SHA256: v.SHA256, Current: v.ID == current}
+	if withYAML {
+		out.YAML = v.Redacted
+	}
+	return out
+}
+
+func (s adminSource) currentID() int {
+	v, _ := s.a.history.current()
+	return v.ID
+}
+
+func (s adminSource) History() []admin.Version {
+	list := s.a.History()
+	out := make([]admin.Version, len(list))
+	for i, v := range list {
+		out[i] = adminVersion(v, list[0].ID, false)
+	}
+	return out
+}
+
+func (s adminSource) Version(id int) (admin.Version, bool) {
+	v, ok := s.a.Version(id)
+	if !ok {
+		return admin.Version{}, false
+	}
+	return adminVersion(v, s.currentID(), true), true
+}
+
+// changed converts the result of a change.
+func (s adminSource) changed(v ConfigVersion, err error) (admin.Version, error) {
+	if err != nil {
+		return admin.Version{}, err
+	}
+	return adminVersion(v, v.ID, false), nil
+}
+
+func (s adminSource) Rollback(id int) (admin.Version, error) { return s.changed(s.a.Rollback(id)) }
+
+func (s adminSource) Validate(text []byte) ([]string, error) {
+	warns, err := s.a.ValidateText(text)
+	out := make([]string, len(warns))
+	for i, w := range warns {
+		out[i] = w.String()
+	}
+	return out, err
+}
+
+func (s adminSource) AddBackend(fields map[string]any) (admin.Version, error) {
+	return s.changed(s.a.AddBackend(fields))
+}
+
+func (s adminSource) UpdateBackend(name string, fields map[string]any) (admin.Version, error) {
+	return s.changed(s.a.UpdateBackend(name, fields))
+}
+
+func (s adminSource) RemoveBackend(name string) (admin.Version, error) {
+	return s.changed(s.a.RemoveBackend(name))
+}
+
+func (s adminSource) CreateKey(fields map[string]any) (string, string, admin.Version, error) {
+	k, v, err := s.a.CreateKey(fields)
+	av, err := s.changed(v, err)
+	return k.ID, k.Key, av, err
+}
+
+func (s adminSource) RevokeKey(id string) (admin.Version, error) { return s.changed(s.a.RevokeKey(id)) }
+
+func (s adminSource) Stats() admin.Stats {
+	conv := func(m map[string]Usage) map[string]admin.Usage {
+		out := make(map[string]admin.Usage, len(m))
+		for name, u := range m {
+			out[name] = admin.Usage{Requests: u.Requests, Errors: u.Errors, TokensIn: u.TokensIn, TokensOut: u.TokensOut,
+				LatencyMS: ms(u.Latency), TTFTMS: ms(u.TTFT)}
+		}
+		return out
+	}
+	return admin.Stats{Keys: conv(s.a.KeyUsage()), Backends: conv(s.a.BackendUsage())}
+}
+
+// ms converts a duration to fractional milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -85,6 +85,12 @@ type App struct {
 	// watcher reports changes of the configuration file and of its
 	// prompt files; nil when not watching.
 	watcher *config.Watcher
+	// history holds the configurations applied, for the admin API's
+	// history, diff and rollback.
+	history history
+	// stats counts requests per API key and per backend, and keeps the
+	// recent failures and the dashboard's samples.
+	stats *stats
 	// swap serialises installing a routing snapshot (a reload's, or a
 	// rebuild after model discovery) so that the newest runtime wins. It is
 	// never held across I/O.
@@ -95,6 +101,8 @@ type App struct {
 	guard        guard
 	registry     *prometheus.Registry
 	adminHandler http.Handler
+	// uiHandler serves the dashboard (/ui), wherever the admin API is.
+	uiHandler http.Handler
 	// metricsHTTP serves the Prometheus text format, on whichever listener
 	// metrics.listener names.
 	metricsHTTP http.Handler
@@ -139,11 +147,15 @@ func New(opts Options) (*App, error) {
 	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), level: new(slog.LevelVar)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.log = a.newLogger(opts.Config.Logging)
+	text := configText(opts.Config)
 	if opts.ConfigPath != "" {
 		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
 			a.cfgSum = sourcesSum(data, opts.Config.GlobalPrompts.Files)
+			text = data
 		}
 	}
+	a.history.add(a.clk.Now(), "startup", text, opts.Config)
+	a.stats = newStats()
 
 	members, err := a.buildMembers(opts.Config, nil)
 	if err != nil {
@@ -190,6 +202,7 @@ func New(opts Options) (*App, error) {
 		Extra:       a.serveExtra,
 	})
 	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
+	a.uiHandler = a.newUI()
 	a.adminApart = opts.Config.Admin.BindAddress != ""
 	a.rt.Store(a.newRuntime(opts.Config, members, budget))
 	a.metrics.ObserveReload("success")

@@ -50,6 +50,7 @@ const usage = `Continuum routes OpenAI-compatible requests across many LLM backe
 
 Usage:
   continuum <command> [flags]
+  continuum --config FILE [serve flags]   (as continuum-router: means serve)
 
 Commands:
   serve            run the router (-c FILE, --listen ADDR)
@@ -90,6 +91,11 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
+	}
+	if strings.HasPrefix(cmd, "-") {
+		// continuum-router's habit: "continuum-router --config FILE" runs
+		// the router. Flags with no command are serve's flags.
+		return serveCmd(ctx, args, env)
 	}
 	fmt.Fprintf(env.Stderr, "continuum: unknown command %q\n\n%s", cmd, usage)
 	return ExitUsage
@@ -188,7 +194,7 @@ func loadConfig(cmd, explicit string, env Env) (*config.Config, string, bool) {
 func checkCmd(args []string, env Env) int {
 	fs := newFlags("check", "check [-c FILE]", env)
 	var path string
-	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
+	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml, /etc/continuum-router/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -236,7 +242,7 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	var listen listFlag
 	var noWatch bool
 	var pprofAddr string
-	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml)")
+	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml, /etc/continuum-router/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
 	fs.StringVar(&logLevel, "log-level", "", "log `level`: "+config.LogLevelsHelp+" (env CONTINUUM_LOG_LEVEL; default logging.level)")

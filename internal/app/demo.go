@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,13 @@ func demoCmd(ctx context.Context, args []string, env Env) int {
 	cfg := config.Default()
 	cfg.Server.BindAddress = []string{listenAddr}
 	cfg.ModelAliases = map[string]string{"gpt-4o-mini": demoModel}
+	// The dashboard and the admin API need a credential: one drawn for this run.
+	token := make([]byte, 12)
+	if _, err := rand.Read(token); err != nil {
+		fmt.Fprintf(env.Stderr, "continuum demo: %v\n", err)
+		return ExitFailure
+	}
+	cfg.Admin.Auth = config.AdminAuth{Method: "bearer_token", Token: "demo-" + hex.EncodeToString(token)}
 	var servers []*http.Server
 	defer func() {
 		for _, s := range servers {
@@ -81,8 +90,9 @@ Watch a stream arrive token by token:
   curl -N %[1]s/v1/chat/completions -H 'Content-Type: application/json' -d '{"model":"%[2]s","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
 
 List the models:  curl %[1]s/v1/models
+Dashboard:        %[1]s/ui/ (sign in with the admin token %[3]s)
 Any OpenAI SDK works with base URL %[1]s/v1 and any API key. Press Ctrl-C to stop.
-`, url, demoModel)
+`, url, demoModel, cfg.Admin.Auth.Token)
 
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

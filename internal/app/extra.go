@@ -21,8 +21,8 @@ func (a *App) metricsOnAdmin(cfg *config.Config) bool {
 
 // buildExtra returns the handler for the listener's non-API paths: the
 // metrics endpoint (unless metrics are on the admin listener), the OpenAPI
-// document and its page, and the admin API when it shares the main
-// listener; and the metrics path served on the admin listener ("" for
+// document and its page, and the admin API and the dashboard when they
+// share the main listener; and the metrics path served on the admin listener ("" for
 // none). It is part of the runtime a reload replaces.
 func (a *App) buildExtra(cfg *config.Config) (func(ctx *fasthttp.RequestCtx) bool, string) {
 	metricsPath, adminMetricsPath := "", ""
@@ -35,9 +35,10 @@ func (a *App) buildExtra(cfg *config.Config) (func(ctx *fasthttp.RequestCtx) boo
 		metricsHandler = fasthttpadaptor.NewFastHTTPHandler(a.metricsHTTP)
 	}
 	spec, page := apidocs.Spec(), apidocs.Page()
-	var admin fasthttp.RequestHandler
+	var admin, dashboard fasthttp.RequestHandler
 	if !a.adminApart && a.adminHandler != nil {
 		admin = fasthttpadaptor.NewFastHTTPHandler(a.adminHandler)
+		dashboard = fasthttpadaptor.NewFastHTTPHandler(a.uiHandler)
 	}
 	return func(ctx *fasthttp.RequestCtx) bool {
 		path := string(ctx.Path())
@@ -56,6 +57,8 @@ func (a *App) buildExtra(cfg *config.Config) (func(ctx *fasthttp.RequestCtx) boo
 			}
 		case admin != nil && (path == "/admin" || strings.HasPrefix(path, "/admin/")):
 			admin(ctx)
+		case dashboard != nil && isUIPath(path):
+			dashboard(ctx)
 		default:
 			return false
 		}
@@ -71,16 +74,23 @@ func (a *App) serveExtra(ctx *fasthttp.RequestCtx) bool {
 
 // serveAdminListener serves the admin API's own listener: the metrics
 // endpoint when metrics.listener is admin (without admin authentication:
-// scrapers rarely send credentials, and this listener is private), and the
-// admin API for everything else.
+// scrapers rarely send credentials, and this listener is private), the
+// dashboard under /ui, and the admin API for everything else.
 func (a *App) serveAdminListener(w http.ResponseWriter, r *http.Request) {
 	path := a.rt.Load().adminMetrics
 	if path != "" && r.URL.Path == path {
 		a.metricsHTTP.ServeHTTP(w, r)
 		return
 	}
+	if isUIPath(r.URL.Path) {
+		a.uiHandler.ServeHTTP(w, r)
+		return
+	}
 	a.adminHandler.ServeHTTP(w, r)
 }
+
+// isUIPath reports whether path is the dashboard's: /ui or below it.
+func isUIPath(path string) bool { return path == "/ui" || strings.HasPrefix(path, "/ui/") }
 
 // getOnly reports whether the request is a GET or HEAD; otherwise it
 // answers 405 in the OpenAI error envelope, with Allow.

@@ -40,6 +40,7 @@ func (a *App) RequestDone(rec *exchange.Record) {
 	case k == server.ErrorPanic:
 		a.metrics.ObservePanic()
 	}
+	a.stats.record(rec, a.clk.Now())
 	a.accessLog(rec)
 }
 

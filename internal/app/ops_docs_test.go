@@ -87,12 +87,21 @@ func TestOpsOpenAPIListsEveryRoute(t *testing.T) {
 	for _, route := range served {
 		method, path, _ := strings.Cut(route, " ")
 		url := strings.NewReplacer("{id}", "m", "{name}", "a").Replace(path)
+		switch {
+		case strings.HasPrefix(path, "/admin/config/"):
+			url = strings.ReplaceAll(path, "{id}", "1") // version 1: the configuration at start
+		case method == http.MethodPut || method == http.MethodDelete:
+			// Changes are asked of what does not exist: the route answers
+			// with the resource's own 404, and backend a stays.
+			url = strings.NewReplacer("{id}", "ghost", "{name}", "ghost").Replace(path)
+		}
 		var header []string
 		if strings.HasPrefix(path, "/admin/") {
 			header = []string{"Authorization", "Bearer " + token}
 		}
 		resp, body := send(t, method, e.URL+url, bodies[path], header...)
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		unknown := resp.StatusCode == http.StatusNotFound && strings.Contains(body, `"code":"not_found"`)
+		if unknown || resp.StatusCode == http.StatusMethodNotAllowed {
 			t.Errorf("%s %s (documented as %s): got %d %.200s", method, url, path, resp.StatusCode, body)
 		}
 	}

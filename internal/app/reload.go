@@ -27,7 +27,7 @@ func (a *App) Reload(trigger string) error {
 	}
 	a.reload.Lock()
 	defer a.reload.Unlock()
-	cfg, err := a.reloadFile()
+	cfg, err := a.reloadFile(trigger)
 	if err != nil {
 		a.reloaded(false)
 		const failed = "configuration reload failed; the previous configuration stays in effect"
@@ -48,12 +48,12 @@ func (a *App) Reload(trigger string) error {
 // reloadFile reads, validates and applies the configuration file, logging
 // its warnings. It returns the applied configuration, or the error that
 // kept the running one. a.reload must be held.
-func (a *App) reloadFile() (*config.Config, error) {
+func (a *App) reloadFile(trigger string) (*config.Config, error) {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	cfg, warns, err := config.Load(a.opts.ConfigPath)
+	cfg, warns, err := config.LoadData(a.opts.ConfigPath, data)
 	for _, w := range warns {
 		a.log.Warn("configuration warning", "detail", w.String())
 	}
@@ -65,6 +65,7 @@ func (a *App) reloadFile() (*config.Config, error) {
 	}
 	a.cfgSum = sourcesSum(data, cfg.GlobalPrompts.Files)
 	a.watchPrompts(cfg)
+	a.history.add(a.clk.Now(), trigger, data, cfg)
 	return cfg, nil
 }
 

@@ -235,7 +235,7 @@ func (a *App) snapshotFor(cfg *config.Config, members []*member, budget *resilie
 		backends[i] = m.backend
 		targets[i] = m.target
 	}
-	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix())
+	table := route.Build(backends, cfg.ModelAliases, cfg.Fallbacks, a.started.Unix(), cfg.ModelMetadata)
 	return proxy.NewSnapshot(table, targets, a.proxyOptions(cfg, budget))
 }
 

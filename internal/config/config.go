@@ -72,6 +72,18 @@ type Config struct {
 	// GlobalPrompts configures the system prompts the router adds to
 	// requests (continuum-router's global_prompts).
 	GlobalPrompts GlobalPromptsConfig `yaml:"global_prompts"`
+	// ModelMetadataFile is a YAML or JSON file describing models (display
+	// name, capabilities, context length, pricing, …): a mapping of model id
+	// to metadata, or a mapping with a "models" list of {id, metadata}
+	// entries. A relative path is relative to the configuration file; Load
+	// stores the resolved path and reads it, Parse leaves it as written and
+	// does not. Default "": none.
+	ModelMetadataFile string `yaml:"model_metadata_file,omitempty"`
+	// ModelMetadata is the effective metadata per model id: the entries of
+	// ModelMetadataFile with each backend's model_configs[].metadata merged
+	// over them key by key (model_configs wins). Served in /v1/models. It is
+	// computed by Parse and Load, not a YAML key.
+	ModelMetadata map[string]map[string]any `yaml:"-"`
 
 	// File is the path the configuration was read from ("" when it was not
 	// read from a file). It is not a YAML key.
@@ -131,8 +143,9 @@ type ServerConfig struct {
 type CORSConfig struct {
 	// Enabled turns CORS handling on. Default false: no CORS headers are sent.
 	Enabled bool `yaml:"enabled"`
-	// AllowedOrigins lists the origins allowed ("https://app.example.com"),
-	// or "*" for any. Default ["*"].
+	// AllowedOrigins lists the origins allowed ("https://app.example.com",
+	// or a desktop shell's web view: "tauri://localhost", "app://name"),
+	// each compared whole with the request's Origin, or "*" for any. Default ["*"].
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedMethods lists the methods allowed. Default [GET, POST, OPTIONS].
 	AllowedMethods []string `yaml:"allowed_methods"`
@@ -576,7 +589,9 @@ type AdminConfig struct {
 // refuses every call. Writing method in the file without writing its
 // credential keys at all is an error.
 type AdminAuth struct {
-	// Method is none, bearer_token (Authorization: Bearer <Token>), basic
+	// Method is none, bearer_token (Authorization: Bearer <Token>; "bearer",
+	// continuum-router's spelling, means the same and Parse stores
+	// bearer_token), basic
 	// (Username and Password) or api_key (X-API-Key: <Token>). Default
 	// "bearer_token".
 	Method string `yaml:"method"`

@@ -253,7 +253,6 @@ func TestContinuumRouterFile(t *testing.T) {
 	}
 	wantWarns := []string{
 		`router.yaml:4:3: key "server.workers" is a continuum-router setting that Continuum does not support yet; ignored`,
-		`router.yaml:7:1: key "model_metadata_file" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:19:21: backends[0].retry_override.max_attempts: has no effect in a backend's block (attempts are counted per request); set it in the global block`,
 	}
 	if got := diagStrings(warns); !slices.Equal(got, wantWarns) {
@@ -420,7 +419,7 @@ func TestValueErrors(t *testing.T) {
 		{"log level", "logging:\n  level: verbose\n", `config.yaml:2:10: logging.level: unknown log level "verbose"; valid: debug, info, warn, error`},
 		{"log format", "logging:\n  format: jsn\n", `config.yaml:2:11: logging.format: unknown log format "jsn"; did you mean "json"?`},
 		{"api key mode", "api_keys:\n  mode: blockng\n", `config.yaml:2:9: api_keys.mode: unknown api key mode "blockng"; did you mean "blocking"?`},
-		{"admin method", "admin:\n  auth:\n    method: bearer\n    token: t\n", `config.yaml:3:13: admin.auth.method: unknown admin auth method "bearer"; did you mean "bearer_token"?`},
+		{"admin method", "admin:\n  auth:\n    method: bearer-token\n    token: t\n", `config.yaml:3:13: admin.auth.method: unknown admin auth method "bearer-token"; did you mean "bearer_token"?`},
 		{"storage", "rate_limiting:\n  storage: redsi\n", `config.yaml:2:12: rate_limiting.storage: unknown rate limit storage "redsi"; did you mean "redis"?`},
 		{"backoff", "circuit_breaker:\n  backoff: linear\n", `config.yaml:2:12: circuit_breaker.backoff: unknown backoff "linear"; valid: constant, exponential, equal_jitter, full_jitter`},
 		{"bind address port", "server:\n  bind_address: \"0.0.0.0:99999\"\n", `config.yaml:2:17: server.bind_address[0]: invalid address "0.0.0.0:99999": port "99999" is not a number from 0 to 65535`},
@@ -437,7 +436,7 @@ func TestValueErrors(t *testing.T) {
 		{"whitelist", "rate_limiting:\n  whitelist: [10.0.0.0/33]\n", `config.yaml:2:15: rate_limiting.whitelist[0]: invalid IP address or CIDR "10.0.0.0/33"`},
 		{"redis without url", "rate_limiting:\n  storage: redis\n", `config.yaml:2:3: rate_limiting.redis_url: redis_url is required when storage is redis`},
 		{"redis url", "rate_limiting:\n  redis_url: \"http://u:secret@h\"\n", `config.yaml:2:14: rate_limiting.redis_url: invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)`},
-		{"cors origin", "server:\n  cors: {allowed_origins: [\"example.com\"]}\n", `config.yaml:2:28: server.cors.allowed_origins[0]: invalid origin "example.com" (use "*" or scheme://host[:port])`},
+		{"cors origin", "server:\n  cors: {allowed_origins: [\"example.com\"]}\n", `config.yaml:2:28: server.cors.allowed_origins[0]: invalid origin "example.com" (use "*" or scheme://host[:port] with scheme http, https, tauri or app)`},
 		{"alias to itself", "model_aliases: {a: a}\n", `config.yaml:1:20: model_aliases.a: alias "a" refers to itself`},
 		{"alias cycle", "model_aliases:\n  b: c\n  c: d\n  d: b\n", `config.yaml:2:6: model_aliases.b: aliases form a cycle: b -> c -> d -> b`},
 		{"fallback to itself", "fallbacks:\n  m: [x, m]\n", `config.yaml:2:10: fallbacks.m[1]: the fallback chain of "m" refers to "m" itself`},
@@ -1071,6 +1070,7 @@ func TestExample(t *testing.T) {
 		c.File, c.src = "", nil
 		c.Fallbacks, c.Fallback.Chains = nil, nil
 		c.GlobalPrompts.Backends, c.GlobalPrompts.Models = nil, nil
+		c.ModelMetadataFile, c.ModelMetadata = "", nil
 		if !reflect.DeepEqual(c, d) {
 			t.Errorf("Example() values differ from Default():\ngot  %+v\nwant %+v", c, d)
 		}

@@ -54,9 +54,10 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				"format": d.normalized(&c.Logging.Format, canonicalFormat),
 			})
 		},
-		"api_keys":      func(n *yaml.Node, p string) { d.apiKeys(n, p, &c.APIKeys) },
-		"admin":         func(n *yaml.Node, p string) { d.admin(n, p, &c.Admin) },
-		"rate_limiting": func(n *yaml.Node, p string) { d.rateLimiting(n, p, &c.RateLimiting) },
+		"api_keys":            func(n *yaml.Node, p string) { d.apiKeys(n, p, &c.APIKeys) },
+		"admin":               func(n *yaml.Node, p string) { d.admin(n, p, &c.Admin) },
+		"rate_limiting":       func(n *yaml.Node, p string) { d.rateLimiting(n, p, &c.RateLimiting) },
+		"model_metadata_file": d.str(&c.ModelMetadataFile),
 		"metrics": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "metrics", fields{
 				"enabled":  d.boolean(&c.Metrics.Enabled),
@@ -319,7 +320,7 @@ func (d *decoder) admin(n *yaml.Node, path string, a *AdminConfig) {
 		"bind_address": d.str(&a.BindAddress),
 		"auth": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "admin.auth", fields{
-				"method":   d.normalized(&a.Auth.Method, lower),
+				"method":   d.normalized(&a.Auth.Method, func(s string) string { m, _ := CanonicalAdminMethod(s); return m }),
 				"token":    d.str(&a.Auth.Token),
 				"username": d.str(&a.Auth.Username),
 				"password": d.str(&a.Auth.Password),
@@ -445,8 +446,12 @@ func (d *decoder) promptMap(dst *map[string]PromptConfig) decodeFunc {
 }
 
 // promptBackendWarnings warns about global_prompts.backends entries that
-// name no configured backend: their prompt applies to no request.
+// name no configured backend: their prompt applies to no request. A file
+// without backends (a fragment) gets its own warning instead.
 func (d *decoder) promptBackendWarnings(c *Config) {
+	if len(c.Backends) == 0 {
+		return
+	}
 	names := make([]string, len(c.Backends))
 	for i, b := range c.Backends {
 		names[i] = b.Name

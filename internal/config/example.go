@@ -48,7 +48,7 @@ server:
   # Cross-origin requests from browsers.
   cors:
     enabled: false
-    allowed_origins: ["*"]              # "*" or scheme://host[:port]
+    allowed_origins: ["*"]              # "*" or scheme://host[:port]; also tauri://localhost, app://name
     allowed_methods: [GET, POST, OPTIONS]
     # Request headers a page may send; "X-Stainless-*" allows every header
     # with that prefix (the OpenAI JS SDK's), "*" any header.
@@ -220,7 +220,7 @@ api_keys:
 admin:
   bind_address: ""                      # a separate admin listener; empty: the main listener
   auth:
-    method: bearer_token                # none | bearer_token | basic | api_key
+    method: bearer_token                # none | bearer_token (also bearer) | basic | api_key
     # bearer_token and api_key use token; basic uses username and password.
     # Empty credentials lock the admin API: it refuses every call.
     token: "${CONTINUUM_ADMIN_TOKEN:-}"
@@ -268,9 +268,17 @@ global_prompts:
   merge_strategy: prepend
   separator: "\n\n"                     # between the two for prepend and append
 
+# Metadata of models, served in /v1/models and /v1/models/{id} under
+# "metadata" as written (display_name, capabilities, context_length,
+# pricing, …): a YAML or JSON file, relative to this file, mapping model ids
+# to metadata (or {models: [{id, metadata}]}). Each backend's
+# model_configs[].metadata is merged over it, key by key. Read again on
+# every reload. Empty: none.
+model_metadata_file: ""
+
 # continuum-router settings accepted but not supported yet (each is a
-# warning): model_metadata_file, files, tracing, timeouts, webui, acp,
-# server.workers, request.retry_delay, fallback.fallback_policy,
+# warning): files, tracing, timeouts, webui, acp, guardrails,
+# metrics.persistence, server.workers, request.retry_delay, fallback.fallback_policy,
 # fallback.model_settings, metrics.cardinality_limit, metrics.optional_metrics,
 # admin.stats, rate_limiting.limits.per_backend, rate_limiting.limits.per_model.
 `

@@ -16,7 +16,8 @@ var ErrNotFound = errors.New("no configuration file found")
 // empty, else $CONTINUUM_CONFIG when set, else the first of these that
 // exists: ./config.yaml, ./config.yml,
 // $XDG_CONFIG_HOME/continuum/config.yaml (XDG_CONFIG_HOME defaulting to
-// $HOME/.config), /etc/continuum/config.yaml. Paths given explicitly or
+// $HOME/.config), /etc/continuum/config.yaml, and continuum-router's
+// /etc/continuum-router/config.yaml. Paths given explicitly or
 // through the environment are returned without checking that they exist.
 // env looks up environment variables; nil means os.LookupEnv.
 func Find(explicit string, env func(string) (string, bool)) (string, error) {
@@ -46,7 +47,8 @@ func find(explicit string, env func(string) (string, bool), exists func(string) 
 	if xdg != "" {
 		candidates = append(candidates, filepath.Join(xdg, "continuum", "config.yaml"))
 	}
-	candidates = append(candidates, filepath.Join("/etc", "continuum", "config.yaml"))
+	candidates = append(candidates, filepath.Join("/etc", "continuum", "config.yaml"),
+		filepath.Join("/etc", "continuum-router", "config.yaml"))
 	for _, c := range candidates {
 		if exists(c) {
 			return c, nil

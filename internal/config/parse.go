@@ -31,16 +31,25 @@ func Parse(data []byte, filename string, lookupEnv func(string) (string, bool)) 
 
 // Load reads and parses the configuration file at path, expanding ${VAR}
 // from the process environment, then reads api_keys_file (relative to the
-// directory of path) and appends its keys, and reads the prompt files of
-// global_prompts (see GlobalPromptsConfig). Errors in the keys file carry
-// its name; a prompt file that cannot be read is an error at the line that
-// names it. Load returns the same values as Parse; a configuration file
-// that cannot be read is a plain error.
+// directory of path) and appends its keys, reads model_metadata_file
+// (relative to the same directory) into ModelMetadata, and reads the prompt
+// files of global_prompts (see GlobalPromptsConfig). Errors in the keys and
+// metadata files carry their names; a prompt file that cannot be read is an
+// error at the line that names it. Load returns the same values as Parse; a
+// configuration file that cannot be read is a plain error.
 func Load(path string) (*Config, []Diagnostic, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load config: %w", err)
 	}
+	return LoadData(path, data)
+}
+
+// LoadData is Load with the file's content given: data is parsed as if it
+// were the file at path (diagnostics name path, and api_keys_file and
+// model_metadata_file are read relative to its directory), so that a new
+// version can be checked before it is written.
+func LoadData(path string, data []byte) (*Config, []Diagnostic, error) {
 	d := newDecoder(path, os.LookupEnv)
 	c := d.parse(data)
 	if c != nil && c.APIKeys.File != "" {
@@ -48,6 +57,9 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	}
 	if c != nil {
 		d.promptFiles(c, filepath.Dir(path))
+	}
+	if c != nil && c.ModelMetadataFile != "" {
+		d.metadataFile(c, filepath.Dir(path))
 	}
 	return d.finish(c)
 }
@@ -181,6 +193,7 @@ func (d *decoder) syntaxError(err error) {
 // sorting. It returns c only when there are no errors.
 func (d *decoder) finish(c *Config) (*Config, []Diagnostic, error) {
 	if c != nil {
+		mergeMetadata(c)
 		for i := range c.APIKeys.Keys {
 			if c.APIKeys.Keys[i].ID == "" {
 				c.APIKeys.Keys[i].ID = "key-" + strconv.Itoa(i)

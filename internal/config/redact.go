@@ -84,6 +84,12 @@ func (c *Config) clone() *Config {
 		}
 	}
 	r.ModelAliases = maps.Clone(c.ModelAliases)
+	if c.ModelMetadata != nil {
+		r.ModelMetadata = make(map[string]map[string]any, len(c.ModelMetadata))
+		for id, m := range c.ModelMetadata {
+			r.ModelMetadata[id] = cloneAny(m).(map[string]any)
+		}
+	}
 	r.Fallbacks = cloneLists(c.Fallbacks)
 	r.Fallback.Chains = cloneLists(c.Fallback.Chains)
 	r.APIKeys.Keys = slices.Clone(c.APIKeys.Keys)

@@ -11,13 +11,12 @@ import "slices"
 // To support one of these keys, remove it here and add it to its decoder.
 var routerOnly = map[string][]string{
 	"": {
-		"model_metadata_file", "files", "tracing", "timeouts",
-		"webui", "acp",
+		"files", "tracing", "timeouts", "webui", "acp", "guardrails",
 	},
 	"server":               {"workers"},
 	"request":              {"retry_delay"},
 	"fallback":             {"fallback_policy", "model_settings"},
-	"metrics":              {"cardinality_limit", "optional_metrics"},
+	"metrics":              {"cardinality_limit", "optional_metrics", "persistence"},
 	"admin":                {"stats"},
 	"rate_limiting.limits": {"per_backend", "per_model"},
 }

@@ -206,8 +206,8 @@ func (v *validator) server() {
 			continue
 		}
 		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			v.errorf(pathIndex("server.cors.allowed_origins", i), "invalid origin %s (use \"*\" or scheme://host[:port])", quote(o))
+		if err != nil || !slices.Contains(originSchemes, u.Scheme) || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			v.errorf(pathIndex("server.cors.allowed_origins", i), "invalid origin %s (use \"*\" or scheme://host[:port] with scheme http, https, tauri or app)", quote(o))
 		}
 	}
 	for i, m := range s.CORS.AllowedMethods {
@@ -569,7 +569,7 @@ func (v *validator) admin() {
 			v.errorf("admin.bind_address", "%s is also in server.bind_address; leave admin.bind_address empty to serve the admin API there", quote(a.BindAddress))
 		}
 	}
-	method := strings.ToLower(a.Auth.Method)
+	method, _ := CanonicalAdminMethod(a.Auth.Method)
 	v.enum("admin.auth.method", method, "admin auth method", adminMethods)
 	// Writing a method without its credentials is a mistake; credentials
 	// that are present but empty lock the admin API instead (see AdminAuth).

@@ -169,6 +169,17 @@ const (
 	LogFormatsHelp = "text or json (also pretty, meaning text)"
 )
 
+// CanonicalAdminMethod returns the canonical form of an admin.auth.method:
+// none, bearer_token, basic or api_key, in any case, with continuum-router's
+// "bearer" meaning bearer_token. ok is false for any other value.
+func CanonicalAdminMethod(s string) (method string, ok bool) {
+	method = strings.ToLower(strings.TrimSpace(s))
+	if method == "bearer" {
+		method = "bearer_token"
+	}
+	return method, slices.Contains(adminMethods, method)
+}
+
 // canonicalLevel maps a log level to debug, info, warn or error.
 func canonicalLevel(s string) string {
 	switch l := strings.ToLower(strings.TrimSpace(s)); l {
@@ -200,5 +211,8 @@ var (
 	apiKeyScopes = []string{"read", "write", "files", "admin"}
 	redisSchemes = []string{"redis", "rediss"}
 	httpSchemes  = []string{"http", "https"}
-	metricsOn    = []string{MetricsOnMain, MetricsOnAdmin}
+	// originSchemes are the schemes a CORS origin may have: the web's, and
+	// those of desktop shells embedding a web view (Tauri, Electron's app://).
+	originSchemes = []string{"http", "https", "tauri", "app"}
+	metricsOn     = []string{MetricsOnMain, MetricsOnAdmin}
 )

@@ -79,7 +79,7 @@ func newHarness(t *testing.T, opts Options, aliases map[string]string, fallbacks
 		backends = append(backends, b)
 		targets = append(targets, tg)
 	}
-	snap, err := NewSnapshot(route.Build(backends, aliases, fallbacks, 0), targets, opts)
+	snap, err := NewSnapshot(route.Build(backends, aliases, fallbacks, 0, nil), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,8 +47,10 @@ type Table struct {
 
 // Build makes a table from backends (each serving b.ServedModels()), model
 // aliases (alias → model) and fallbacks (model → ordered fallback models).
-// created is the "created" timestamp reported in the model list.
-func Build(backends []*backend.Backend, aliases map[string]string, fallbacks map[string][]string, created int64) *Table {
+// created is the "created" timestamp reported in the model list, and
+// metadata (model → metadata; nil for none) is shown with each model and
+// its aliases. The table keeps metadata's maps: they must not change.
+func Build(backends []*backend.Backend, aliases map[string]string, fallbacks map[string][]string, created int64, metadata map[string]map[string]any) *Table {
 	t := &Table{aliases: aliases, byModel: map[string]int{}, plans: map[string][]Group{}, fallbacks: fallbacks}
 	for _, b := range backends {
 		for _, m := range b.ServedModels() {
@@ -80,7 +82,7 @@ func Build(backends []*backend.Backend, aliases map[string]string, fallbacks map
 			}
 		}
 	}
-	t.list = t.buildList(created)
+	t.list = t.buildList(created, metadata)
 	return t
 }
 
@@ -140,14 +142,14 @@ func (t *Table) Group(i int) Group { return t.groups[i] }
 // is shared; callers must not modify it.
 func (t *Table) Models() []openai.Model { return t.list }
 
-func (t *Table) buildList(created int64) []openai.Model {
+func (t *Table) buildList(created int64, metadata map[string]map[string]any) []openai.Model {
 	var out []openai.Model
 	entry := func(g Group) openai.Model {
 		names := make([]string, len(g.Backends))
 		for i, b := range g.Backends {
 			names[i] = b.Name
 		}
-		return openai.Model{ID: g.Model, Object: "model", Created: created, OwnedBy: names[0], Backends: names}
+		return openai.Model{ID: g.Model, Object: "model", Created: created, OwnedBy: names[0], Backends: names, Metadata: metadata[g.Model]}
 	}
 	for _, g := range t.groups {
 		if t.canonical(g.Model) == g.Model { // an alias with the same name shadows a served model

@@ -28,7 +28,7 @@ func TestResolve(t *testing.T) {
 	tbl := Build([]*backend.Backend{a, b, c, disc},
 		map[string]string{"gpt-4o-mini": "llama-8b", "small": "gpt-4o-mini", "qwen": "llama-8b", "ghost": "nowhere"},
 		map[string][]string{"llama-70b": {"gpt-4o-mini", "missing", "mistral"}, "unserved": {"qwen"}},
-		1700000000)
+		1700000000, nil)
 
 	type group struct {
 		model    string
@@ -78,7 +78,7 @@ func TestResolve(t *testing.T) {
 func TestModels(t *testing.T) {
 	a := be("a", "m1", "m2")
 	b := be("b", "m1")
-	tbl := Build([]*backend.Backend{a, b}, map[string]string{"alias": "m1", "m2": "m1"}, nil, 42)
+	tbl := Build([]*backend.Backend{a, b}, map[string]string{"alias": "m1", "m2": "m1"}, nil, 42, nil)
 	var got []string
 	for _, m := range tbl.Models() {
 		got = append(got, m.ID+"="+m.AliasFor+":"+m.OwnedBy+":"+string(rune('0'+len(m.Backends))))
@@ -94,7 +94,7 @@ func TestModels(t *testing.T) {
 
 func TestDuplicateModelOnOneBackend(t *testing.T) {
 	a := be("a", "m", "m")
-	tbl := Build([]*backend.Backend{a}, nil, nil, 0)
+	tbl := Build([]*backend.Backend{a}, nil, nil, 0, nil)
 	res, _ := tbl.Resolve("m")
 	if n := len(res.Groups[0].Backends); n != 1 {
 		t.Fatalf("got %d backends, want 1", n)
