@@ -131,6 +131,9 @@ type Server struct {
 	watches  watchPool
 	conns    tracker
 	running  inflight
+	// draining is set once Shutdown started: every answer then closes its
+	// connection.
+	draining atomic.Bool
 	early    earlyHeaders
 	states   sync.Pool // *reqState
 	log      *slog.Logger
@@ -308,6 +311,10 @@ const abortGrace = time.Second
 // a second to say so, and their connections are closed; ctx's error is
 // returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// Every answer from now on closes its connection: clients move to
+	// another process at once, and no keep-alive connection outlives the
+	// requests in flight.
+	s.draining.Store(true)
 	done := make(chan error, 1)
 	go func() { done <- s.fs.ShutdownWithContext(ctx) }()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -325,7 +332,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// abortRunning ends the requests still running after the grace period.
+// abortRunning ends the requests still running after the grace period:
+// they are cancelled, answer their clients (each answer closes its
+// connection), and whatever is still open after abortGrace is closed.
 func (s *Server) abortRunning() {
 	n := s.running.count()
 	empty := s.running.cancelAll(exchange.ErrShutdown)
@@ -334,6 +343,12 @@ func (s *Server) abortRunning() {
 	defer t.Stop()
 	select {
 	case <-empty:
+		// The handlers returned; their answers may still be being
+		// written: wait for the connections to close after them.
+		select {
+		case <-s.conns.closed():
+		case <-t.C:
+		}
 	case <-t.C:
 	}
 	s.conns.closeAll()
@@ -351,6 +366,9 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverHandler(ctx)
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
 	s.early.forget(&ctx.Request.Header)
 	reqID := requestID(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
@@ -591,6 +609,9 @@ func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 	s.running.add(state)
 	w := s.watches.watch(ctx.Conn(), cancel)
 	resp := s.forward(rctx, call, w, cancel)
+	if s.draining.Load() {
+		ctx.SetConnectionClose() // the router is shutting down
+	}
 	rec.Overhead = max(time.Since(start)-rec.Waited, 0)
 	rec.Status = resp.Status
 	ctx.SetStatusCode(resp.Status)

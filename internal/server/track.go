@@ -17,6 +17,21 @@ import (
 type tracker struct {
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
+	// none, when not nil, is closed once no connection is left.
+	none chan struct{}
+}
+
+// closed returns a channel closed once every connection has closed.
+func (t *tracker) closed() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch := make(chan struct{})
+	if len(t.conns) == 0 {
+		close(ch)
+	} else {
+		t.none = ch
+	}
+	return ch
 }
 
 // trackingListener wraps a listener so that its connections are tracked.
@@ -95,6 +110,10 @@ func (c *trackedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.t.mu.Lock()
 		delete(c.t.conns, c)
+		if len(c.t.conns) == 0 && c.t.none != nil {
+			close(c.t.none)
+			c.t.none = nil
+		}
 		c.t.mu.Unlock()
 		if c.used.Load() && unread(c.Conn) {
 			c.linger()
