@@ -14,7 +14,6 @@ var routerOnly = map[string][]string{
 		"model_metadata_file", "global_prompts", "files", "tracing", "timeouts",
 		"webui", "acp",
 	},
-	"server":               {"workers"},
 	"cache":                {"deduplication_ttl", "enable_deduplication"},
 	"request":              {"retry_delay"},
 	"fallback":             {"fallback_policy", "model_settings"},
