@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer sockets.close()
 	for _, s := range sockets.sets {
-		log.Info("listening", "role", s.role, "address", s.display(), "sockets", len(s.files))
+		log.Info("listening", "listener", s.role, "address", s.display(), "sockets", len(s.files))
 	}
 
 	ctlLn, err := net.Listen("unix", ControlSocket(dir))
