@@ -38,9 +38,9 @@ func masterCmd(ctx context.Context, env Env, m masterArgs) int {
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure
 	}
-	logs := newLogWriter(env.Stderr, true)
-	defer logs.Close()
-	log := buildLogger(logs, new(slog.LevelVar), firstNonEmpty(m.logLevel, m.cfg.Logging.Level),
+	// The master logs little: its lines are written at once (each under
+	// PIPE_BUF, so they never mix with the workers' on a shared pipe).
+	log := buildLogger(env.Stderr, new(slog.LevelVar), firstNonEmpty(m.logLevel, m.cfg.Logging.Level),
 		firstNonEmpty(m.logFormat, m.cfg.Logging.Format)).With("role", "master")
 
 	listen := m.listen
@@ -98,7 +98,6 @@ func masterCmd(ctx context.Context, env Env, m masterArgs) int {
 	})
 	if err != nil {
 		log.Error("master failed", "error", err.Error())
-		logs.Close()
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure
 	}

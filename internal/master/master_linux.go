@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 		select {
 		case <-ctx.Done():
 			stop("stopping workers")
-			log.Info("master stopped")
+			log.Info("master stopped", "pid", os.Getpid())
 			return nil
 		case <-cfg.Reload:
 			log.Info("forwarding SIGHUP to the workers", "workers", sup.Pids())
@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 				continue
 			}
 			stop("binary upgrade: the new master is ready; draining this master's workers")
-			log.Info("master stopped after the upgrade")
+			log.Info("master stopped after the upgrade", "pid", os.Getpid())
 			return nil
 		}
 	}
