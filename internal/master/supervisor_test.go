@@ -176,7 +176,9 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 	// A worker that ran StableAfter before exiting starts the count again.
 	h.clk.Advance(10 * time.Second)
 	p.die(nil) // an unexpected exit, even with status 0
-	p = h.restartAfter(100 * time.Millisecond)
+	if p = h.restartAfter(100 * time.Millisecond); h.sup.Pids()[1] != p.pid {
+		t.Fatalf("Pids()[1]: got %d, want %d", h.sup.Pids()[1], p.pid)
+	}
 
 	// The other worker was never touched.
 	if got := h.sup.Pids()[0]; got != w0.pid {
