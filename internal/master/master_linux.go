@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -361,6 +363,9 @@ func startWorker(cfg Config, dir string, ss *socketSets, index int) (Process, er
 	env := slices.DeleteFunc(slices.Clone(cfg.Environ), func(kv string) bool {
 		return isWorkerVar(kv) || strings.HasPrefix(kv, "TABLEFLIP_")
 	})
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(workerProcs(runtime.GOMAXPROCS(0), cfg.Workers)))
+	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       append([]string{os.Args[0]}, cfg.Args...),
@@ -377,6 +382,14 @@ func startWorker(cfg Config, dir string, ss *socketSets, index int) (Process, er
 		return nil, err
 	}
 	return cmdProcess{cmd}, nil
+}
+
+// workerProcs is each worker's share of the master's processors (its
+// GOMAXPROCS, which follows the CPUs and the container's CPU limit): the
+// workers together use what one process would, instead of each scheduling
+// goroutines on every CPU.
+func workerProcs(procs, workers int) int {
+	return max(1, (procs+workers-1)/workers)
 }
 
 // cmdProcess adapts a started *exec.Cmd to Process.
