@@ -15,12 +15,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	upgrade := func() (<-chan os.Signal, func()) {
-		usr2 := make(chan os.Signal, 1)
-		signal.Notify(usr2, syscall.SIGUSR2)
-		return usr2, func() { signal.Stop(usr2) }
-	}
-	code := app.Main(ctx, os.Args[1:], app.Env{Stdout: os.Stdout, Stderr: os.Stderr, Reload: hup, Upgrade: upgrade})
+	code := app.Main(ctx, os.Args[1:], app.Env{Stdout: os.Stdout, Stderr: os.Stderr, Reload: hup, Upgrade: upgradeSignal()})
 	stop()
 	os.Exit(code)
 }
