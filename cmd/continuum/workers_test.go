@@ -45,13 +45,13 @@ func skipUnlessLinux(t *testing.T) {
 // of its workers and of any master it upgrades to, are collected from one
 // pipe (a new master outlives the first, so the pipe is not tied to it).
 // The test's cleanup stops every master seen in the logs.
-func startCluster(t *testing.T, cfg string) *proc {
+func startCluster(t *testing.T, cfg string, args ...string) *proc {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "-c", cfg, "--no-watch")
+	cmd := exec.Command(binary, append([]string{"serve", "-c", cfg, "--no-watch"}, args...)...)
 	cmd.Env = append(os.Environ(), "CONTINUUM_LOG_FORMAT=json")
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -429,8 +429,20 @@ func TestWorkersBinaryUpgradeUnderLoad(t *testing.T) {
 	skipUnlessLinux(t)
 	backend := mockServer(t, mock.Options{Models: []string{"m"}, TTFT: 10 * time.Millisecond})
 	slow := mockServer(t, mock.Options{Models: []string{"slow"}, TokenDelay: 50 * time.Millisecond, Tokens: 20})
-	p := startCluster(t, workersConfig(t, backend.URL, "", backendYAML("s", slow.URL, "slow")))
+	pidFile := filepath.Join(t.TempDir(), "continuum.pid")
+	p := startCluster(t, workersConfig(t, backend.URL, "", backendYAML("s", slow.URL, "slow")), "--pid-file", pidFile)
 	addr := clusterAddr(t, p)
+	readPID := func() int {
+		t.Helper()
+		pid, err := strconv.Atoi(strings.TrimSpace(mustRead(t, pidFile)))
+		if err != nil {
+			t.Fatalf("pid file: %v", err)
+		}
+		return pid
+	}
+	if got := readPID(); got != p.cmd.Process.Pid {
+		t.Fatalf("pid file: got %d, want the master's %d", got, p.cmd.Process.Pid)
+	}
 	g := startLoad(t, "http://"+addr, 6, 6, chatBody)
 	g.waitAnswers(t, 200)
 	// A stream of about a second, started before the upgrade, on an old
@@ -461,6 +473,9 @@ func TestWorkersBinaryUpgradeUnderLoad(t *testing.T) {
 		ready := p.waitLogFunc(t, "master ready", func(l map[string]any) bool { return pidOf(l) != master && !slices.Contains(old, pidOf(l)) })
 		old = append(old, master)
 		next := pidOf(ready)
+		if got := readPID(); got != next {
+			t.Errorf("pid file after the upgrade: got %d, want the new master's %d", got, next)
+		}
 		newWorkers := p.workersOf(next)
 		if len(newWorkers) != 2 {
 			t.Fatalf("new master %d: workers %v, want 2 ready before the old one stopped", next, newWorkers)

@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 		select {
 		case <-ctx.Done():
 			stop("stopping workers")
+			removePIDFile(cfg.PIDFile)
 			log.Info("master stopped", "pid", os.Getpid())
 			return nil
 		case <-cfg.Reload:
@@ -152,6 +153,17 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Info("master stopped after the upgrade", "pid", os.Getpid())
 			return nil
 		}
+	}
+}
+
+// removePIDFile removes the PID file when it still names this process (a
+// stop; after an upgrade the new master has replaced it).
+func removePIDFile(path string) {
+	if path == "" {
+		return
+	}
+	if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
 	}
 }
 
