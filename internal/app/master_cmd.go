@@ -30,6 +30,7 @@ type masterArgs struct {
 func masterCmd(ctx context.Context, env Env, m masterArgs) int {
 	n := m.cfg.Server.WorkerCount()
 	if !master.Supported {
+		// Run refuses here, saying why.
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", master.Run(ctx, master.Config{}))
 		return ExitFailure
 	}
