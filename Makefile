@@ -51,8 +51,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m)
 fuzz-short: ## run each fuzz target briefly (as CI does)
 	$(MAKE) fuzz FUZZTIME=10s
 
-bench-overhead: build ## overhead against direct and nginx (see docs/performance.md)
-	./bench/overhead.sh
+bench-overhead: build ## overhead against direct and nginx (see docs/performance.md); WORKERS=2 adds the multi-process mode
+	WORKERS=$(WORKERS) ./bench/overhead.sh
 
 demo: ## run the demo: the router and two simulated backends
 	$(GO) run ./cmd/continuum demo

@@ -5,6 +5,7 @@
 #
 #   bench/overhead.sh                # defaults: 3 rounds of 8 s per cell
 #   ROUNDS=5 DURATION=10s bench/overhead.sh
+#   WORKERS=2 bench/overhead.sh      # adds a column: Continuum with server.workers: 2
 #
 # Needs: wrk (non-streaming load), python3 (reads the bench JSON), nginx
 # (its column is skipped with a message if absent).
@@ -23,6 +24,8 @@ ROUTER=127.0.0.1:$((BASE_PORT + 2))
 NGINX=127.0.0.1:$((BASE_PORT + 3))
 SLOW_BACKEND=127.0.0.1:$((BASE_PORT + 4))
 SLOW_ROUTER=127.0.0.1:$((BASE_PORT + 5))
+ROUTER_W=127.0.0.1:$((BASE_PORT + 6))
+WORKERS=${WORKERS:-}
 
 [ -x "$BIN" ] || { echo "building $BIN"; CGO_ENABLED=0 go build -trimpath -o "$BIN" ./cmd/continuum; }
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install -y wrk)"; exit 1; }
@@ -66,6 +69,13 @@ EOF
 ROUTER_PID=$!
 PIDS+=($ROUTER_PID)
 
+# The multi-process mode: the same configuration with server.workers.
+if [ -n "$WORKERS" ]; then
+	sed -e "s/$ROUTER/$ROUTER_W/" -e "s/^server:/server:\n  workers: $WORKERS/" "$WORK/config.yaml" >"$WORK/workers.yaml"
+	"$BIN" serve -c "$WORK/workers.yaml" --no-watch 2>"$WORK/workers.log" &
+	PIDS+=($!)
+fi
+
 if [ "$HAVE_NGINX" = 1 ]; then
 	cat >"$WORK/nginx.conf" <<EOF
 worker_processes auto;
@@ -92,6 +102,7 @@ EOF
 fi
 
 wait_port "$BACKEND"; wait_port "$ROUTER"
+[ -n "$WORKERS" ] && wait_port "$ROUTER_W"
 [ "$HAVE_NGINX" = 1 ] && wait_port "$NGINX"
 
 BODY='{"model":"bench-model","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}'
@@ -102,8 +113,9 @@ wrk.headers["Content-Type"] = "application/json"
 EOF
 
 TARGETS=(direct continuum)
+[ -n "$WORKERS" ] && TARGETS+=("continuum-w$WORKERS")
 [ "$HAVE_NGINX" = 1 ] && TARGETS+=(nginx)
-addr() { case $1 in direct) echo "$BACKEND" ;; continuum) echo "$ROUTER" ;; nginx) echo "$NGINX" ;; esac; }
+addr() { case $1 in direct) echo "$BACKEND" ;; continuum) echo "$ROUTER" ;; continuum-w*) echo "$ROUTER_W" ;; nginx) echo "$NGINX" ;; esac; }
 
 # wrk_cell TARGET CONNS → "rps p50_us p99_us"
 wrk_cell() {
@@ -183,6 +195,7 @@ REPORT="$OUT/overhead-$(date -u +%Y%m%dT%H%M%SZ).md"
 	echo "Continuum $("$BIN" version). $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)."
 	[ "$HAVE_NGINX" = 1 ] && echo "$(nginx -v 2>&1)."
 	echo "Medians of $ROUNDS rounds of $DURATION per cell; targets alternate within each round."
+	[ -n "$WORKERS" ] && echo "continuum-w$WORKERS: the same configuration with server.workers: $WORKERS."
 	echo
 	echo "| load | target | req/s | p50 latency | p99 latency | added p50 vs direct |"
 	echo "|---|---|---:|---:|---:|---:|"
@@ -207,6 +220,11 @@ REPORT="$OUT/overhead-$(date -u +%Y%m%dT%H%M%SZ).md"
 			if [ "$HAVE_NGINX" = 1 ]; then
 				n=$(col "$kind" "$conns" nginx 1)
 				line="$line, continuum/nginx $(awk -v a="$c" -v b="$n" 'BEGIN {printf "%.2f", a/b}'), nginx/direct $(awk -v a="$n" -v b="$d" 'BEGIN {printf "%.2f", a/b}')"
+			fi
+			if [ -n "$WORKERS" ]; then
+				w=$(col "$kind" "$conns" "continuum-w$WORKERS" 1)
+				line="$line, continuum-w$WORKERS/continuum $(awk -v a="$w" -v b="$c" 'BEGIN {printf "%.2f", a/b}')"
+				[ "$HAVE_NGINX" = 1 ] && line="$line, continuum-w$WORKERS/nginx $(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')"
 			fi
 			echo "$line"
 		done

@@ -11,6 +11,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/admin"
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/master"
 )
 
 // adminSource adapts the App to the admin API.
@@ -39,15 +40,33 @@ func (s adminSource) Backends() []admin.Backend {
 	return out
 }
 
+// SetDrained drains or undrains a backend; in a multi-process router the
+// master then does the same in every other worker.
 func (s adminSource) SetDrained(name string, drained bool) error {
 	err := s.a.SetDrained(name, drained)
 	if errors.Is(err, ErrUnknownBackend) {
 		return errors.Join(admin.ErrNotFound, err)
 	}
+	if err == nil {
+		op := master.OpUndrain
+		if drained {
+			op = master.OpDrain
+		}
+		s.a.tellMaster(master.Message{Op: op, Backend: name})
+	}
 	return err
 }
 
-func (s adminSource) Reload(context.Context) error { return s.a.Reload("admin") }
+// Reload reloads the configuration; in a multi-process router the master
+// then has every other worker reload it too (the file is the same, so a
+// file this worker refused is not sent on).
+func (s adminSource) Reload(context.Context) error {
+	err := s.a.Reload("admin")
+	if err == nil {
+		s.a.tellMaster(master.Message{Op: master.OpReload})
+	}
+	return err
+}
 
 // Config returns the effective configuration, secrets masked, with the
 // configuration file's key names and value formats (durations such as
@@ -79,20 +98,30 @@ func (a *App) startAdmin() error {
 	if addr == "" {
 		return nil
 	}
-	ln, err := listen(addr, cfg.Server.SocketMode)
-	if err != nil {
-		return err
-	}
-	a.adminServer = &http.Server{Handler: http.HandlerFunc(a.serveAdminListener), ReadHeaderTimeout: 10 * time.Second}
-	a.serveWG.Add(1)
-	go func() {
-		defer a.serveWG.Done()
-		if err := a.adminServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin listener stopped", "error", err)
+	lns := a.opts.AdminListeners
+	if len(lns) == 0 {
+		ln, err := listen(addr, cfg.Server.SocketMode)
+		if err != nil {
+			return err
 		}
-	}()
-	a.adminAddr = ln.Addr()
-	a.log.Info("admin API listening", "address", displayAddr(ln.Addr()))
+		lns = []net.Listener{ln}
+	}
+	handler := http.Handler(http.HandlerFunc(a.serveAdminListener))
+	if w := a.opts.Worker; w.enabled() {
+		handler = withWorkerHeader(handler, w.Index)
+	}
+	a.adminServer = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range lns {
+		a.serveWG.Add(1)
+		go func() {
+			defer a.serveWG.Done()
+			if err := a.adminServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("admin listener stopped", "error", err)
+			}
+		}()
+	}
+	a.adminAddr = lns[0].Addr()
+	a.log.Info("admin API listening", "address", displayAddr(lns[0].Addr()))
 	return nil
 }
 

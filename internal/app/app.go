@@ -28,6 +28,7 @@ import (
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/limit"
+	"github.com/continuumhq/continuum/internal/master"
 	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/proxy"
@@ -45,8 +46,15 @@ type Options struct {
 	// Listen, when not empty, replaces server.bind_address (the --listen
 	// flag and CONTINUUM_LISTEN).
 	Listen []string
-	// Listeners, when not empty, are served instead of opening bind addresses (tests).
+	// Listeners, when not empty, are served instead of opening bind
+	// addresses (a worker's inherited sockets; tests).
 	Listeners []net.Listener
+	// AdminListeners, when not empty, serve the admin API instead of opening
+	// admin.bind_address (a worker's inherited sockets).
+	AdminListeners []net.Listener
+	// Worker places the app among the worker processes of the multi-process
+	// mode (server.workers > 1). The zero value is the single-process mode.
+	Worker Worker
 	// Clock drives timeouts, breakers, health checks and discovery. Nil means the wall clock.
 	Clock clock.Clock
 	// Seed seeds every random source (balancing, jitter). Zero means a fixed default.
@@ -116,6 +124,10 @@ type App struct {
 	// store keeps answers for the response cache and deduplication_ttl
 	// across reloads; its bound follows the configuration.
 	store *cache.Memory
+	// peers gathers the other workers' metrics; nil in the single-process mode.
+	peers *metrics.Workers
+	// peerServer serves this worker's metrics to the others.
+	peerServer *http.Server
 
 	ctx       context.Context // lives until Shutdown; parent of background loops
 	cancel    context.CancelFunc
@@ -147,6 +159,9 @@ func New(opts Options) (*App, error) {
 	a := &App{opts: opts, clk: opts.Clock, started: opts.Clock.Now(), level: new(slog.LevelVar)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.log = a.newLogger(opts.Config.Logging)
+	if opts.Worker.enabled() {
+		a.log = a.log.With("worker", opts.Worker.Index)
+	}
 	text := configText(opts.Config)
 	if opts.ConfigPath != "" {
 		if data, err := os.ReadFile(opts.ConfigPath); err == nil {
@@ -168,6 +183,13 @@ func New(opts Options) (*App, error) {
 	}
 	a.metrics.SetBackendSource(a.backendStats)
 	a.metricsHTTP = a.metrics.Handler(a.registry)
+	if w := opts.Worker; w.enabled() {
+		a.peers = metrics.NewWorkers(metrics.WorkersOptions{
+			Self: a.registry, Index: w.Index, Count: w.Count, Logger: a.log,
+			Socket: func(i int) string { return master.MetricsSocket(w.Dir, i) },
+		})
+		a.metricsHTTP = a.metrics.Handler(a.peers)
+	}
 	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
 	a.store = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
 	snap, err := a.snapshotFor(opts.Config, members, budget)
@@ -188,7 +210,11 @@ func New(opts Options) (*App, error) {
 		Discovered: a.discovered,
 		Seed:       opts.Seed,
 	})
-	a.server = server.New(serverOptions(opts.Config), serverSettings(opts.Config), server.Deps{
+	sopts := serverOptions(opts.Config)
+	if w := opts.Worker; w.enabled() {
+		sopts.Worker = &server.Worker{Index: w.Index, PID: os.Getpid()}
+	}
+	a.server = server.New(sopts, serverSettings(opts.Config), server.Deps{
 		Forwarder:   a.proxy,
 		Catalog:     a.proxy,
 		Ready:       a.Ready,
@@ -238,12 +264,18 @@ func (a *App) newLogger(lc config.LoggingConfig) *slog.Logger {
 	if a.opts.LogFormat != "" {
 		format = a.opts.LogFormat
 	}
-	a.level.Set(parseLevel(level))
+	return buildLogger(a.opts.LogOutput, a.level, level, format)
+}
+
+// buildLogger returns a logger writing to w in format (text or json) at
+// level, which it sets in lv.
+func buildLogger(w io.Writer, lv *slog.LevelVar, level, format string) *slog.Logger {
+	lv.Set(parseLevel(level))
 	if f, _ := config.CanonicalLogFormat(format); f == "json" {
-		ho := &slog.HandlerOptions{Level: a.level, ReplaceAttr: jsonDuration}
-		return slog.New(slog.NewJSONHandler(a.opts.LogOutput, ho))
+		ho := &slog.HandlerOptions{Level: lv, ReplaceAttr: jsonDuration}
+		return slog.New(slog.NewJSONHandler(w, ho))
 	}
-	return slog.New(slog.NewTextHandler(a.opts.LogOutput, &slog.HandlerOptions{Level: a.level}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
 }
 
 // jsonDuration writes every duration attribute of a JSON log line as
@@ -335,10 +367,19 @@ func (a *App) Start() error {
 		}
 	}
 	a.listeners = lns
+	if a.opts.Worker.enabled() {
+		if err := a.startWorker(); err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+	}
 	if err := a.startAdmin(); err != nil {
 		for _, l := range lns {
 			l.Close()
 		}
+		a.stopWorker()
 		return err
 	}
 	a.applying.Lock()
@@ -372,6 +413,7 @@ func (a *App) Start() error {
 		}()
 		a.log.Info("listening", "address", displayAddr(ln.Addr()))
 	}
+	a.workerReady()
 	return nil
 }
 
@@ -547,6 +589,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.adminServer != nil {
 		_ = a.adminServer.Shutdown(ctx)
 	}
+	a.stopWorker()
 	a.cancel()
 	a.serveWG.Wait()
 	a.loopWG.Wait()

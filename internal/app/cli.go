@@ -9,10 +9,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/master"
 	"github.com/continuumhq/continuum/internal/mock"
 )
 
@@ -37,6 +39,12 @@ type Env struct {
 	Getenv func(string) (string, bool)
 	// Reload delivers SIGHUP. Nil means no reload signal.
 	Reload <-chan os.Signal
+	// Upgrade subscribes to SIGUSR2, the binary-upgrade signal of the
+	// multi-process mode, and returns the channel and a function that ends
+	// the subscription. Only the master and the workers subscribe, so a
+	// single process keeps the signal's default action. Nil means no
+	// upgrade signal.
+	Upgrade func() (<-chan os.Signal, func())
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -237,18 +245,19 @@ func mockCmd(ctx context.Context, args []string, env Env) int {
 }
 
 func serveCmd(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("serve", "serve [-c FILE] [--listen ADDR]", env)
+	fs := newFlags("serve", "serve [-c FILE] [--listen ADDR] [--pid-file FILE]", env)
 	var path, logLevel, logFormat string
 	var listen listFlag
 	var noWatch bool
-	var pprofAddr string
+	var pprofAddr, pidFile string
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml, /etc/continuum-router/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
 	fs.Var(&listen, "listen", "`address` to listen on, replacing server.bind_address (repeatable or comma-separated; env CONTINUUM_LISTEN)")
 	fs.StringVar(&logLevel, "log-level", "", "log `level`: "+config.LogLevelsHelp+" (env CONTINUUM_LOG_LEVEL; default logging.level)")
 	fs.StringVar(&logFormat, "log-format", "", "log `format`: "+config.LogFormatsHelp+" (env CONTINUUM_LOG_FORMAT; default logging.format)")
 	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
-	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
+	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private (with server.workers > 1: worker 0's)")
+	fs.StringVar(&pidFile, "pid-file", "", "write the process id to this `file` (with server.workers > 1: the master's, replaced by the new master's after a binary upgrade)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -268,14 +277,57 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	if !ok {
 		return ExitFailure
 	}
-	logs := newBufferedWriter(env.Stderr)
-	defer logs.Close()
-	a, err := New(Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: logs, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch})
+	wk, err := master.WorkerFromEnv(env.lookup)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure
 	}
+	if wk == nil && cfg.Server.WorkerCount() > 1 {
+		return masterCmd(ctx, env, masterArgs{
+			cfg: cfg, file: file, args: args, listen: listen,
+			logLevel: logLevel, logFormat: logFormat, pidFile: pidFile,
+		})
+	}
+	logs := newLogWriter(env.Stderr, wk != nil)
+	defer logs.Close()
+	opts := Options{Config: cfg, ConfigPath: file, Listen: listen, LogOutput: logs, LogLevel: logLevel, LogFormat: logFormat, NoWatch: noWatch}
+	var drained []string
+	if wk != nil {
+		if drained, ok = workerOptions(ctx, &opts, wk, env); !ok {
+			return ExitFailure
+		}
+		if env.Upgrade != nil {
+			// SIGUSR2 is the master's; a worker that gets it (kill to the
+			// whole group) must not die of it.
+			_, unsubscribe := env.Upgrade()
+			defer unsubscribe()
+		}
+		pidFile = "" // the master's
+		if wk.Index != 0 {
+			pprofAddr = "" // worker 0's only: one address
+		}
+	}
+	a, err := New(opts)
+	if err != nil {
+		if opts.Worker.Link != nil {
+			opts.Worker.Link.Close()
+		}
+		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
+		return ExitFailure
+	}
+	for _, b := range drained {
+		if err := a.SetDrained(b, true); err != nil {
+			a.log.Warn("cannot apply a drain made in another worker", "backend", b, "error", err.Error())
+		}
+	}
 	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy)
+	if pidFile != "" {
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintf(env.Stderr, "continuum serve: pid file: %v\n", err)
+			return ExitFailure
+		}
+		defer os.Remove(pidFile)
+	}
 	if pprofAddr != "" {
 		stop, err := servePprof(pprofAddr)
 		if err != nil {
@@ -328,6 +380,7 @@ func (a *App) run(ctx context.Context, env Env) int {
 	}
 	timeout := a.shutdownGrace()
 	a.log.Info("shutting down", "grace", timeout)
+	a.handover(timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := a.Shutdown(sctx); err != nil {

@@ -89,7 +89,8 @@ selction_strategy: round_robin
 `
 	const routerOnly = `server:
   bind_address: "127.0.0.1:0"
-  workers: 4
+request:
+  retry_delay: 1s
 backends:
   - name: local
     url: http://127.0.0.1:9
@@ -105,7 +106,7 @@ backends:
 		{name: "unknown key", content: typo, wantCode: 1,
 			wantStderr: `(?m)^FILE:7:1: .*"selction_strategy".*did you mean "selection_strategy"`},
 		{name: "continuum-router-only key", content: routerOnly, wantCode: 0,
-			wantStderr: `(?m)^warning: FILE:3:3: .*server\.workers`},
+			wantStderr: `(?m)^warning: FILE:4:3: .*request\.retry_delay`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

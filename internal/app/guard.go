@@ -35,13 +35,18 @@ func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("api_keys.mode: %w", err)
 	}
+	// In-memory limits are split between the workers of a multi-process
+	// router: each keeps its own buckets (storage: redis is not wired in
+	// yet, so it is memory too).
+	n := a.workers()
 	keys := make([]auth.Key, 0, len(cfg.APIKeys.Keys))
 	keyLimits := false
 	for _, k := range cfg.APIKeys.Keys {
+		own := splitSpec(limit.Spec{RatePerSecond: k.RateLimit.RequestsPerSecond, Burst: k.RateLimit.BurstCapacity}, n)
 		keys = append(keys, auth.Key{
 			Secret: k.Key, ID: k.ID, Name: k.Name, Scopes: k.Scopes, Models: k.Models,
 			Enabled: k.Enabled, ExpiresAt: k.ExpiresAt,
-			RatePerSecond: k.RateLimit.RequestsPerSecond, Burst: k.RateLimit.BurstCapacity,
+			RatePerSecond: own.RatePerSecond, Burst: own.Burst,
 		})
 		if k.RateLimit.RequestsPerSecond > 0 {
 			keyLimits = true
@@ -69,9 +74,9 @@ func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth
 	}
 	lc := limit.Config{}
 	if rl.Enabled {
-		lc.Global = limit.Spec{RatePerSecond: rl.Limits.Global.RequestsPerSecond, Burst: rl.Limits.Global.BurstCapacity}
-		lc.PerKey = limit.Spec{RatePerSecond: rl.Limits.PerAPIKey.RequestsPerSecond, Burst: rl.Limits.PerAPIKey.BurstCapacity}
-		lc.PerClient = limit.Spec{RatePerSecond: rl.Limits.PerClient.RequestsPerSecond, Burst: rl.Limits.PerClient.BurstCapacity}
+		lc.Global = splitSpec(limit.Spec{RatePerSecond: rl.Limits.Global.RequestsPerSecond, Burst: rl.Limits.Global.BurstCapacity}, n)
+		lc.PerKey = splitSpec(limit.Spec{RatePerSecond: rl.Limits.PerAPIKey.RequestsPerSecond, Burst: rl.Limits.PerAPIKey.BurstCapacity}, n)
+		lc.PerClient = splitSpec(limit.Spec{RatePerSecond: rl.Limits.PerClient.RequestsPerSecond, Burst: rl.Limits.PerClient.BurstCapacity}, n)
 		for _, w := range rl.Whitelist {
 			pfx, err := parsePrefix(w)
 			if err != nil {
@@ -113,7 +118,7 @@ func (a *App) installGuards(cfg *config.Config, authn *auth.Authenticator, lim *
 	a.guard.auth.Store(authn)
 	a.guard.limiter.Store(lim)
 	a.guard.proxies.Store(proxies)
-	a.guard.gate.SetMax(cfg.Server.MaxConcurrentRequests)
+	a.guard.gate.SetMax(splitCount(cfg.Server.MaxConcurrentRequests, a.workers()))
 	a.guard.authCount.Store(int32(len(cfg.APIKeys.Keys)))
 	a.guard.retryAfterCap.Store(int64(cfg.Server.MaxRetryAfter))
 }

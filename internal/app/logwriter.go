@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"io"
 	"sync"
 	"time"
@@ -22,10 +23,24 @@ type bufferedWriter struct {
 	timer  *time.Timer
 	armed  bool
 	closed bool
+	// shared: other processes write to w too (the workers and the master of
+	// a multi-process router share stderr): each write is then whole lines
+	// of at most pipeBuf bytes, which a pipe never interleaves with other
+	// writers' (a longer line is written alone).
+	shared bool
 }
 
+// pipeBuf is PIPE_BUF on Linux: writes to a pipe up to this size are atomic.
+const pipeBuf = 4096
+
 func newBufferedWriter(w io.Writer) *bufferedWriter {
-	b := &bufferedWriter{w: w, buf: make([]byte, 0, logBufferSize)}
+	return newLogWriter(w, false)
+}
+
+// newLogWriter returns a buffered log writer; shared is for a destination
+// other processes write to as well.
+func newLogWriter(w io.Writer, shared bool) *bufferedWriter {
+	b := &bufferedWriter{w: w, buf: make([]byte, 0, logBufferSize), shared: shared}
 	b.timer = time.AfterFunc(time.Hour, b.Flush)
 	b.timer.Stop()
 	return b
@@ -61,9 +76,36 @@ func (b *bufferedWriter) flushLocked() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
-	_, err := b.w.Write(b.buf)
+	var err error
+	if b.shared {
+		err = writeLines(b.w, b.buf)
+	} else {
+		_, err = b.w.Write(b.buf)
+	}
 	b.buf = b.buf[:0]
 	return err
+}
+
+// writeLines writes buf (whole lines) in writes of at most pipeBuf bytes,
+// each ending at the end of a line.
+func writeLines(w io.Writer, buf []byte) error {
+	for len(buf) > 0 {
+		n := len(buf)
+		if n > pipeBuf {
+			n = bytes.LastIndexByte(buf[:pipeBuf], '\n') + 1
+			if n == 0 { // one line longer than pipeBuf
+				n = bytes.IndexByte(buf, '\n') + 1
+				if n == 0 {
+					n = len(buf)
+				}
+			}
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // Close flushes and makes later writes go straight through.

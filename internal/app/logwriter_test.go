@@ -45,3 +45,44 @@ func TestBufferedWriterBatches(t *testing.T) {
 		t.Fatal("writes after Close must go straight through")
 	}
 }
+
+// recordingWriter keeps each write apart.
+type recordingWriter struct{ writes [][]byte }
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestSharedLogWriter: with other processes on the same pipe, each write is
+// whole lines of at most PIPE_BUF bytes (a longer line alone).
+func TestSharedLogWriter(t *testing.T) {
+	out := &recordingWriter{}
+	w := newLogWriter(out, true)
+	var want bytes.Buffer
+	for i := range 300 {
+		line := strings.Repeat("a", i%97) + "\n"
+		if i == 150 {
+			line = strings.Repeat("L", 3*pipeBuf) + "\n"
+		}
+		want.WriteString(line)
+		w.Write([]byte(line))
+	}
+	w.Close()
+	var got bytes.Buffer
+	for i, p := range out.writes {
+		got.Write(p)
+		if !bytes.HasSuffix(p, []byte("\n")) {
+			t.Fatalf("write %d does not end a line", i)
+		}
+		if len(p) > pipeBuf && bytes.Count(p, []byte("\n")) != 1 {
+			t.Fatalf("write %d: %d bytes holding %d lines; a write over %d bytes must be one line", i, len(p), bytes.Count(p, []byte("\n")), pipeBuf)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatal("the writes do not add up to the lines written")
+	}
+	if len(out.writes) < 5 {
+		t.Fatalf("got %d writes for %d bytes; want them cut at %d bytes", len(out.writes), want.Len(), pipeBuf)
+	}
+}

@@ -83,6 +83,16 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 			}
 		}},
 		"server.max_body_size": {reject: "must be positive"},
+		"server.workers": {check: func(t *testing.T, z zeroRouter) {
+			// "0 and 1 run the router in this one process": serve starts
+			// no master, and limits are not split.
+			if got := z.a.rt.Load().cfg.Server.WorkerCount(); got != 1 {
+				t.Errorf("worker processes: got %d, want 1 (this process)", got)
+			}
+			if got := z.a.workers(); got != 1 {
+				t.Errorf("workers sharing the limits: got %d, want 1", got)
+			}
+		}},
 		"server.max_concurrent_requests": {check: func(t *testing.T, z zeroRouter) {
 			if got := z.a.guard.gate.Max(); got != 0 { // limit: zero means unlimited
 				t.Errorf("concurrency gate: got %d, want 0 (unlimited)", got)

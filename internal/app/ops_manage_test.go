@@ -207,11 +207,11 @@ func TestManageValidate(t *testing.T) {
 		Valid    bool     `json:"valid"`
 		Warnings []string `json:"warnings"`
 	}
-	if code, text := manage(t, e, "POST", "/admin/config/validate", "server:\n  workers: 4\nbackends: [{name: x, url: \"http://127.0.0.1:1\"}]\n", &ok); code != 200 {
+	if code, text := manage(t, e, "POST", "/admin/config/validate", "request:\n  retry_delay: 1s\nbackends: [{name: x, url: \"http://127.0.0.1:1\"}]\n", &ok); code != 200 {
 		t.Fatalf("validate: got %d %s", code, text)
 	}
-	if !ok.Valid || len(ok.Warnings) != 1 || !strings.Contains(ok.Warnings[0], "config.yaml:2:3: key \"server.workers\"") {
-		t.Errorf("got %+v, want valid with the workers warning at 2:3", ok)
+	if !ok.Valid || len(ok.Warnings) != 1 || !strings.Contains(ok.Warnings[0], "config.yaml:2:3: key \"request.retry_delay\"") {
+		t.Errorf("got %+v, want valid with the retry_delay warning at 2:3", ok)
 	}
 	code, text := manage(t, e, "POST", "/admin/config/validate", "backends:\n  - name: x\n    urll: http://h\n", nil)
 	if code != 422 || !strings.Contains(text, `config.yaml:3:5: unknown key \"backends[0].urll\"`) {

@@ -152,6 +152,10 @@ func (a *App) Apply(cfg *config.Config) error {
 	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
 		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
 	}
+	if old.Server.WorkerCount() != cfg.Server.WorkerCount() {
+		a.log.Warn("server.workers changed; restart to run the new number of processes",
+			"running", old.Server.WorkerCount(), "configured", cfg.Server.WorkerCount())
+	}
 	if serverOptions(old) != serverOptions(cfg) || old.Server.SocketMode != cfg.Server.SocketMode {
 		a.log.Warn("server.read_header_timeout, server.idle_timeout or server.socket_mode changed; restart to apply")
 	}

@@ -137,7 +137,18 @@ type ServerConfig struct {
 	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// CORS configures cross-origin requests.
 	CORS CORSConfig `yaml:"cors"`
+	// Workers is the number of worker processes (continuum-router's key).
+	// 0 and 1 run the router in this one process; N > 1 makes `serve` a
+	// master that starts N workers sharing the listening sockets
+	// (SO_REUSEPORT, Linux only), restarts them when they die and upgrades
+	// the binary on SIGUSR2. The YAML value "auto" means one worker per CPU
+	// (runtime.NumCPU, resolved when the file is read). Default 1.
+	Workers int `yaml:"workers"`
 }
+
+// WorkerCount returns the number of worker processes to run: Workers, with
+// 0 meaning 1 (the single-process mode).
+func (s ServerConfig) WorkerCount() int { return max(1, s.Workers) }
 
 // CORSConfig configures Cross-Origin Resource Sharing on the public listener.
 type CORSConfig struct {
@@ -677,6 +688,7 @@ func Default() *Config {
 			ConnectionPoolSize:  100,
 			MaxRetryAfter:       5 * time.Second,
 			ClientWriteTimeout:  60 * time.Second,
+			Workers:             1,
 			CORS: CORSConfig{
 				AllowedOrigins: []string{"*"},
 				AllowedMethods: []string{"GET", "POST", "OPTIONS"},

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -75,6 +76,7 @@ func TestDefaults(t *testing.T) {
 		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
 		{"server.max_concurrent_requests", c.Server.MaxConcurrentRequests, 0},
 		{"server.connection_pool_size", c.Server.ConnectionPoolSize, 100},
+		{"server.workers", c.Server.Workers, 1},
 		{"server.cors.enabled", c.Server.CORS.Enabled, false},
 		{"server.cors.allowed_origins", c.Server.CORS.AllowedOrigins, []string{"*"}},
 		{"server.cors.allowed_methods", c.Server.CORS.AllowedMethods, []string{"GET", "POST", "OPTIONS"}},
@@ -252,7 +254,6 @@ func TestContinuumRouterFile(t *testing.T) {
 		t.Fatalf("Parse: got error\n%v\nwant none", err)
 	}
 	wantWarns := []string{
-		`router.yaml:4:3: key "server.workers" is a continuum-router setting that Continuum does not support yet; ignored`,
 		`router.yaml:19:21: backends[0].retry_override.max_attempts: has no effect in a backend's block (attempts are counted per request); set it in the global block`,
 	}
 	if got := diagStrings(warns); !slices.Equal(got, wantWarns) {
@@ -280,6 +281,7 @@ func TestContinuumRouterFile(t *testing.T) {
 	}{
 		{"server.bind_address", c.Server.BindAddress, []string{"0.0.0.0:8080"}},
 		{"server.connection_pool_size", c.Server.ConnectionPoolSize, 200},
+		{"server.workers", c.Server.Workers, 4},
 		{"openai url defaults to the OpenAI API", openai.URL, "https://api.openai.com"},
 		{"openai api_key expanded", openai.APIKey, "sk-openai"},
 		{"openai org_id expanded", openai.OrgID, "org-1"},
@@ -406,6 +408,9 @@ func TestValueErrors(t *testing.T) {
 		{"mapping for a value", "logging:\n  level: {a: b}\n", `config.yaml:2:10: logging.level: expected a single value, got a mapping`},
 		{"list for a block", "logging: [a]\n", `config.yaml:1:10: logging: expected a mapping, got a list`},
 		{"time", "api_keys:\n  - {key: k, expires_at: tomorrow}\n", `config.yaml:2:26: api_keys[0].expires_at: invalid time "tomorrow" (use RFC 3339, e.g. 2025-12-31T23:59:59Z)`},
+		{"workers negative", "server:\n  workers: -2\n", `config.yaml:2:12: server.workers: must not be negative (got -2; 0 or 1: one process, auto: one worker per CPU)`},
+		{"workers too many", "server:\n  workers: 1000\n", `config.yaml:2:12: server.workers: 1000 is more than 256 worker processes`},
+		{"workers word", "server:\n  workers: many\n", `config.yaml:2:12: server.workers: invalid worker count "many" (use a whole number, or auto for one per CPU)`},
 		{"socket mode decimal", "server:\n  socket_mode: 660\n", `config.yaml:2:16: server.socket_mode: 01224 is not a file mode (write modes in octal, e.g. 0o660)`},
 		{"rate out of range", "circuit_breaker:\n  failure_rate_threshold: 1.5\n", `config.yaml:2:27: circuit_breaker.failure_rate_threshold: must be between 0 and 1 (got 1.5)`},
 		{"max_timeout below timeout", "circuit_breaker:\n  timeout: 60s\n  max_timeout: 30s\n", `config.yaml:3:16: circuit_breaker.max_timeout: must be at least timeout (got 30s < 1m0s)`},
@@ -636,6 +641,26 @@ metrics:
 			}
 		})
 	}
+	t.Run("workers", func(t *testing.T) {
+		for _, tt := range []struct {
+			src         string
+			want, count int
+		}{
+			{"server: {workers: 4}\n", 4, 4},
+			{"server: {workers: 0}\n", 0, 1},
+			{"server: {workers: auto}\n", runtime.NumCPU(), runtime.NumCPU()},
+			{"server: {workers: AUTO}\n", runtime.NumCPU(), runtime.NumCPU()},
+			{"server: {workers: \"2\"}\n", 2, 2},
+		} {
+			c, _ := parseOK(t, oneBackend+tt.src)
+			if got := c.Server.Workers; got != tt.want {
+				t.Errorf("%q: Workers = %d, want %d", tt.src, got, tt.want)
+			}
+			if got := c.Server.WorkerCount(); got != tt.count {
+				t.Errorf("%q: WorkerCount() = %d, want %d", tt.src, got, tt.count)
+			}
+		}
+	})
 	t.Run("leading-zero octal", func(t *testing.T) {
 		c, _ := parseOK(t, oneBackend+"server: {socket_mode: 0660}\n")
 		if got := c.Server.SocketMode; got != 0o660 {

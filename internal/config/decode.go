@@ -85,6 +85,7 @@ func (d *decoder) server(n *yaml.Node, path string, s *ServerConfig) {
 		"connection_pool_size":    d.integer(&s.ConnectionPoolSize),
 		"max_retry_after":         d.duration(&s.MaxRetryAfter),
 		"client_write_timeout":    d.duration(&s.ClientWriteTimeout),
+		"workers":                 d.workers(&s.Workers),
 		"cors": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "server.cors", fields{
 				"enabled":           d.boolean(&s.CORS.Enabled),

@@ -45,6 +45,11 @@ server:
   # before the request is ended and its slot freed; never counted against a
   # backend (0: no limit).
   client_write_timeout: 60s
+  # Worker processes (Linux): 1 (or 0) serves from this one process; N > 1
+  # starts N workers sharing the port (SO_REUSEPORT), restarted when they die,
+  # with SIGHUP forwarded and zero-downtime binary upgrades on SIGUSR2; auto =
+  # one per CPU. Memory rate limits are split between workers. Restart to change.
+  workers: 1
   # Cross-origin requests from browsers.
   cors:
     enabled: false
@@ -278,7 +283,7 @@ model_metadata_file: ""
 
 # continuum-router settings accepted but not supported yet (each is a
 # warning): files, tracing, timeouts, webui, acp, guardrails,
-# metrics.persistence, server.workers, request.retry_delay, fallback.fallback_policy,
+# metrics.persistence, request.retry_delay, fallback.fallback_policy,
 # fallback.model_settings, metrics.cardinality_limit, metrics.optional_metrics,
 # admin.stats, rate_limiting.limits.per_backend, rate_limiting.limits.per_model.
 `

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -280,6 +281,21 @@ func (d *decoder) integer(dst *int) decodeFunc {
 		}
 		return int(i), err
 	}, "invalid integer %s")
+}
+
+// workers decodes server.workers: an integer, or "auto" for one worker per
+// CPU. The range is checked by Validate.
+func (d *decoder) workers(dst *int) decodeFunc {
+	return parsed(d, dst, func(v string) (int, error) {
+		if strings.EqualFold(strings.TrimSpace(v), "auto") {
+			return runtime.NumCPU(), nil
+		}
+		i, err := parseInt(v)
+		if err == nil && int64(int(i)) != i {
+			err = errOutOfRange
+		}
+		return int(i), err
+	}, "invalid worker count %s (use a whole number, or auto for one per CPU)")
 }
 
 func (d *decoder) float(dst *float64) decodeFunc {

@@ -21,15 +21,12 @@ func TestContinuumRouterCorpus(t *testing.T) {
 	// Every ${VAR} is set, so that no warning is about the environment.
 	env := func(name string) (string, bool) { return "value-of-" + name, true }
 	want := map[string][]string{
-		"configuration-complete-example.yaml":       {"server.workers"},
-		"configuration-older-complete-example.yaml": {"server.workers"},
-		"backends-server.yaml":                      {"server.workers"},
-		"persistent-metrics.yaml":                   {"metrics.persistence"},
-		"metrics.yaml":                              {"metrics.cardinality_limit", "metrics.optional_metrics"},
-		"guardrails-disabled.yaml":                  {"guardrails"},
-		"webui.yaml":                                {"webui"},
-		"webui-disabled.yaml":                       {"webui"},
-		"rate-limiting-basic.yaml":                  {"rate_limiting.limits.per_backend"},
+		"persistent-metrics.yaml":  {"metrics.persistence"},
+		"metrics.yaml":             {"metrics.cardinality_limit", "metrics.optional_metrics"},
+		"guardrails-disabled.yaml": {"guardrails"},
+		"webui.yaml":               {"webui"},
+		"webui-disabled.yaml":      {"webui"},
+		"rate-limiting-basic.yaml": {"rate_limiting.limits.per_backend"},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "continuum-router", "*.yaml"))
 	if err != nil || len(files) < 20 {

@@ -13,7 +13,6 @@ var routerOnly = map[string][]string{
 	"": {
 		"files", "tracing", "timeouts", "webui", "acp", "guardrails",
 	},
-	"server":               {"workers"},
 	"request":              {"retry_delay"},
 	"fallback":             {"fallback_policy", "model_settings"},
 	"metrics":              {"cardinality_limit", "optional_metrics", "persistence"},

@@ -27,6 +27,10 @@ func (c *Config) Validate() error {
 	return ErrorList(ds)
 }
 
+// maxWorkers bounds server.workers: a typo such as 80 instead of 8 would
+// otherwise start a process per unit.
+const maxWorkers = 256
+
 // validator collects the problems of one Config.
 type validator struct {
 	c  *Config
@@ -197,6 +201,11 @@ func (v *validator) server() {
 	v.nonNegative("server.client_write_timeout", s.ClientWriteTimeout)
 	if s.MaxConcurrentRequests < 0 {
 		v.errorf("server.max_concurrent_requests", "must not be negative (got %d)", s.MaxConcurrentRequests)
+	}
+	if s.Workers < 0 {
+		v.errorf("server.workers", "must not be negative (got %d; 0 or 1: one process, auto: one worker per CPU)", s.Workers)
+	} else if s.Workers > maxWorkers {
+		v.errorf("server.workers", "%d is more than %d worker processes", s.Workers, maxWorkers)
 	}
 	if s.ConnectionPoolSize < 0 {
 		v.errorf("server.connection_pool_size", "must not be negative (got %d)", s.ConnectionPoolSize)

@@ -47,6 +47,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	defer s.recoverHandler(ctx)
 	status, e, kind := s.readError(err)
 	ctx.Response.Reset()
+	s.stamp(ctx)
 	rec := &exchange.Record{Start: time.Now(), Endpoint: EndpointOther, Status: status, ErrorKind: kind}
 	early := s.early.take(&ctx.Request.Header)
 	var broken fasthttp.ErrBrokenChunk

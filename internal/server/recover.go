@@ -42,6 +42,7 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	}
 	s.logPanic(v, "handler", reqID)
 	ctx.Response.Reset()
+	s.stamp(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
 	writeError(ctx, 500, openai.NewError(openai.TypeServer, "internal_error", "",
 		"the router failed while handling the request (logged with its request id)"))

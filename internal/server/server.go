@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -120,7 +121,20 @@ type Options struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Zero means no limit.
 	IdleTimeout time.Duration
+	// Worker identifies this process among the workers of a multi-process
+	// router: every response carries X-Continuum-Worker (its index) and GET
+	// /health answers {"status":"ok","worker":INDEX,"pid":PID}. Nil (the
+	// single-process mode) adds neither.
+	Worker *Worker
 }
+
+// Worker identifies one worker process of a multi-process router.
+type Worker struct {
+	Index, PID int
+}
+
+// HeaderWorker names the worker that answered, in a multi-process router.
+const HeaderWorker = "X-Continuum-Worker"
 
 // Server is the public listener.
 type Server struct {
@@ -137,6 +151,15 @@ type Server struct {
 	early    earlyHeaders
 	states   sync.Pool // *reqState
 	log      *slog.Logger
+
+	// worker is the X-Continuum-Worker value, "" in the single-process mode.
+	worker     string
+	healthBody string
+	// handover is set once Handover started: every response then closes
+	// its connection.
+	handover atomic.Bool
+	lnMu     sync.Mutex
+	lns      []*trackingListener
 }
 
 // reqState is the per-request state of a proxied request, pooled: the
@@ -265,7 +288,11 @@ func New(opts Options, settings Settings, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Logger, routes: endpoint.Default()}
+	s := &Server{deps: deps, log: deps.Logger, routes: endpoint.Default(), healthBody: `{"status":"ok"}`}
+	if w := opts.Worker; w != nil {
+		s.worker = strconv.Itoa(w.Index)
+		s.healthBody = fmt.Sprintf(`{"status":"ok","worker":%d,"pid":%d}`, w.Index, w.PID)
+	}
 	s.SetSettings(settings)
 	s.fs = &fasthttp.Server{
 		Handler:                       s.handle,
@@ -294,9 +321,49 @@ func (s *Server) SetSettings(st Settings) {
 	s.settings.Store(&st)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown (or Handover).
 func (s *Server) Serve(ln net.Listener) error {
-	return s.fs.Serve(trackingListener{Listener: ln, t: &s.conns})
+	tl := &trackingListener{Listener: ln, t: &s.conns}
+	s.lnMu.Lock()
+	s.lns = append(s.lns, tl)
+	s.lnMu.Unlock()
+	return s.fs.Serve(tl)
+}
+
+// Handover hands the listener's clients over to other processes serving
+// the same sockets (the other workers, or a new binary's, in a
+// multi-process router) before a Shutdown: it stops accepting connections,
+// and every response from then on closes its connection
+// (Connection: close), so a keep-alive client's next request opens a new
+// connection, which another process accepts. It returns once no
+// connection is left open or ctx ends; Shutdown then closes the idle ones.
+//
+// Without it, a graceful shutdown closes idle keep-alive connections at
+// once, and a client that sends its next request on one at that moment
+// sees the connection fail.
+func (s *Server) Handover(ctx context.Context) {
+	s.handover.Store(true)
+	s.lnMu.Lock()
+	for _, l := range s.lns {
+		_ = l.Close()
+	}
+	s.lnMu.Unlock()
+	// Connections accepted but unused, and idle keep-alive ones, are
+	// answered Connection: close if they send a request.
+	select {
+	case <-s.conns.empty():
+	case <-ctx.Done():
+	}
+}
+
+// stamp adds the worker header to the response.
+func (s *Server) stamp(ctx *fasthttp.RequestCtx) {
+	if s.worker != "" {
+		ctx.Response.Header.Set(HeaderWorker, s.worker)
+	}
+	if s.handover.Load() {
+		ctx.SetConnectionClose()
+	}
 }
 
 // abortGrace is how long requests cancelled at the end of a shutdown's
@@ -346,7 +413,7 @@ func (s *Server) abortRunning() {
 		// The handlers returned; their answers may still be being
 		// written: wait for the connections to close after them.
 		select {
-		case <-s.conns.closed():
+		case <-s.conns.empty():
 		case <-t.C:
 		}
 	case <-t.C:
@@ -370,6 +437,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	s.early.forget(&ctx.Request.Header)
+	s.stamp(ctx)
 	reqID := requestID(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
 	ctx.SetUserValue(requestIDKey, reqID)
@@ -399,7 +467,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case route.Kind == endpoint.Health:
 		if s.allowGet(ctx) {
 			ctx.SetContentType("application/json")
-			ctx.SetBodyString(`{"status":"ok"}`)
+			ctx.SetBodyString(s.healthBody)
 		}
 		return
 	case route.Kind == endpoint.Ready:

@@ -17,30 +17,39 @@ import (
 type tracker struct {
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
-	// none, when not nil, is closed once no connection is left.
-	none chan struct{}
+	// waiters are closed once no connection is left.
+	waiters []chan struct{}
 }
 
-// closed returns a channel closed once every connection has closed.
-func (t *tracker) closed() <-chan struct{} {
+// empty returns a channel closed once no tracked connection is open.
+func (t *tracker) empty() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ch := make(chan struct{})
 	if len(t.conns) == 0 {
 		close(ch)
 	} else {
-		t.none = ch
+		t.waiters = append(t.waiters, ch)
 	}
 	return ch
 }
 
 // trackingListener wraps a listener so that its connections are tracked.
+// Closing it twice is not an error (Handover closes it, then Shutdown).
 type trackingListener struct {
 	net.Listener
-	t *tracker
+	t      *tracker
+	closed sync.Once
 }
 
-func (l trackingListener) Accept() (net.Conn, error) {
+// Close closes the listener once; later calls return nil.
+func (l *trackingListener) Close() error {
+	err := error(nil)
+	l.closed.Do(func() { err = l.Listener.Close() })
+	return err
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
@@ -110,9 +119,11 @@ func (c *trackedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.t.mu.Lock()
 		delete(c.t.conns, c)
-		if len(c.t.conns) == 0 && c.t.none != nil {
-			close(c.t.none)
-			c.t.none = nil
+		if len(c.t.conns) == 0 {
+			for _, w := range c.t.waiters {
+				close(w)
+			}
+			c.t.waiters = nil
 		}
 		c.t.mu.Unlock()
 		if c.used.Load() && unread(c.Conn) {
