@@ -38,6 +38,13 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("load config: %w", err)
 	}
+	return LoadData(path, data)
+}
+
+// LoadData is Load with the file's content already read: data stands for the
+// file at path (a configuration another replica published, for example), so
+// diagnostics name path and api_keys_file is read relative to its directory.
+func LoadData(path string, data []byte) (*Config, []Diagnostic, error) {
 	d := newDecoder(path, os.LookupEnv)
 	c := d.parse(data)
 	if c != nil && c.APIKeys.File != "" {

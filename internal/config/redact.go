@@ -29,7 +29,7 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Admin.Auth.Token = redact(r.Admin.Auth.Token)
 	r.Admin.Auth.Password = redact(r.Admin.Auth.Password)
-	r.RateLimiting.RedisURL = redactURL(r.RateLimiting.RedisURL)
+	r.RateLimiting.Redis.URL = redactURL(r.RateLimiting.Redis.URL)
 	return r
 }
 
@@ -95,6 +95,9 @@ func (c *Config) clone() *Config {
 	r.RateLimiting.Whitelist = slices.Clone(c.RateLimiting.Whitelist)
 	r.RateLimiting.BypassKeys = slices.Clone(c.RateLimiting.BypassKeys)
 	r.RateLimiting.TrustedProxies = slices.Clone(c.RateLimiting.TrustedProxies)
+	r.RateLimiting.FailurePolicies = maps.Clone(c.RateLimiting.FailurePolicies)
+	r.RateLimiting.Limits.PerModel = maps.Clone(c.RateLimiting.Limits.PerModel)
+	r.RateLimiting.Limits.PerBackend = maps.Clone(c.RateLimiting.Limits.PerBackend)
 	return &r
 }
 

@@ -20,7 +20,6 @@ var routerOnly = map[string][]string{
 	"fallback":             {"fallback_policy", "model_settings"},
 	"metrics":              {"cardinality_limit", "optional_metrics"},
 	"admin":                {"stats"},
-	"rate_limiting.limits": {"per_backend", "per_model"},
 }
 
 // isRouterOnly reports whether key, found in block, is a continuum-router
