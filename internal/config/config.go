@@ -663,14 +663,14 @@ func Default() *Config {
 			MaxWarmupDuration:   300 * time.Second,
 			PanicThreshold:      0.5,
 		},
-		Logging:      LoggingConfig{Level: "info", Format: "text"},
-		APIKeys:      APIKeysConfig{Mode: "permissive"},
-		Admin:        AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
+		Logging: LoggingConfig{Level: "info", Format: "text"},
+		APIKeys: APIKeysConfig{Mode: "permissive"},
+		Admin:   AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
 		RateLimiting: RateLimitConfig{
 			Storage: "memory", UseRightmostXFF: true, FailurePolicy: "local", DefaultOutputTokens: 1024,
 			Redis: RedisConfig{KeyPrefix: "continuum:", Timeout: 50 * time.Millisecond, HeartbeatTTL: 15 * time.Second},
 		},
-		Metrics:      MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
+		Metrics: MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
 	}
 }
 

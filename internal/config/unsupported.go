@@ -14,12 +14,12 @@ var routerOnly = map[string][]string{
 		"model_metadata_file", "global_prompts", "files", "tracing", "timeouts",
 		"webui", "acp",
 	},
-	"server":               {"workers"},
-	"cache":                {"deduplication_ttl", "enable_deduplication"},
-	"request":              {"retry_delay"},
-	"fallback":             {"fallback_policy", "model_settings"},
-	"metrics":              {"cardinality_limit", "optional_metrics"},
-	"admin":                {"stats"},
+	"server":   {"workers"},
+	"cache":    {"deduplication_ttl", "enable_deduplication"},
+	"request":  {"retry_delay"},
+	"fallback": {"fallback_policy", "model_settings"},
+	"metrics":  {"cardinality_limit", "optional_metrics"},
+	"admin":    {"stats"},
 }
 
 // isRouterOnly reports whether key, found in block, is a continuum-router

@@ -205,6 +205,6 @@ var (
 	// scope of each kind of limit.
 	limitScopes = []string{"global", "api_key", "client", "model", "backend",
 		"global_tokens", "api_key_tokens", "client_tokens", "model_tokens", "backend_tokens"}
-	httpSchemes  = []string{"http", "https"}
-	metricsOn    = []string{MetricsOnMain, MetricsOnAdmin}
+	httpSchemes = []string{"http", "https"}
+	metricsOn   = []string{MetricsOnMain, MetricsOnAdmin}
 )
