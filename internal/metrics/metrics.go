@@ -98,6 +98,7 @@ type Metrics struct {
 	panics       prometheus.Counter
 
 	buildInfo     prometheus.Gauge
+	limits        limitMetrics
 	backendGauges *backendCollector
 	keys          *keyUsage
 
@@ -261,7 +262,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "rate_limited_total",
-		Help:      `Requests refused with 429 by Continuum's own rate limits, by scope ("global", "api_key", "client").`,
+		Help:      `Requests refused with 429 by Continuum's own rate limits, by scope ("global", "api_key", "client", "model"; "global_tokens", "api_key_tokens", "client_tokens", "model_tokens" for token limits).`,
 	}, []string{"scope"})
 	m.loadShed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace,
@@ -286,6 +287,8 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	m.buildInfo.Set(1)
+	m.limits = newLimitMetrics(fixed)
+	m.replicasDefault()
 	m.backendGauges = newBackendCollector()
 	m.keys = newKeyUsage(opts.MaxLabelValues)
 
@@ -294,6 +297,10 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	}
 	return m, nil
 }
+
+// replicasDefault sets the replica count of a router alone (storage
+// memory) until a heartbeat says otherwise.
+func (m *Metrics) replicasDefault() { m.limits.replicas.Set(1) }
 
 // register registers every collector on reg, or none of Continuum's own if
 // one fails.
@@ -326,6 +333,7 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_api_key_tokens_total", m.keys.tokens},
 		{"the backend gauges", m.backendGauges},
 	}
+	own = append(own, m.limits.collectors()...)
 	var done []prometheus.Collector
 	undo := func() {
 		for _, c := range done {
