@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/continuumhq/continuum/internal/cluster"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/mock"
 )
@@ -269,7 +272,12 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "continuum serve: %v\n", err)
 		return ExitFailure
 	}
-	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy)
+	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy, "version", a.Version())
+	if cfg.RateLimiting.Storage == "redis" {
+		// go-redis logs failed dials through its package logger; the
+		// process owns it. The breaker's own lines say when Redis is down.
+		redis.SetLogger(cluster.Logger(func(_ context.Context, msg string) { a.log.Debug("redis client", "detail", msg) }))
+	}
 	if pprofAddr != "" {
 		stop, err := servePprof(pprofAddr)
 		if err != nil {

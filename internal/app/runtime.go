@@ -143,6 +143,9 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	if bc.Request.Timeout != cfg.Request.Timeout {
 		m.target.Timeout = bc.Request.Timeout
 	}
+	if l := newBackendLimit(cfg, bc.Name, a.store, a.counter); l != nil {
+		m.target.Limit = l
+	}
 	return m, nil
 }
 
@@ -254,6 +257,7 @@ func (a *App) proxyOptions(cfg *config.Config, budget *resilience.Budget) proxy.
 		RetryAfterCap:      cfg.Server.MaxRetryAfter,
 		ClientWriteTimeout: cfg.Server.ClientWriteTimeout,
 		Seed:               a.opts.Seed,
+		Cooldowns:          a.cooldownsFor(),
 	}
 }
 

@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // limitCheckBuckets spans one rate-limit check: an in-memory one (a few
 // microseconds) to a Redis check that ran into its deadline (50ms default).
@@ -15,13 +19,14 @@ type limitMetrics struct {
 	storeErrors   prometheus.Counter
 	breakerState  prometheus.Gauge
 	checkSeconds  prometheus.Histogram
-	replicas      prometheus.Gauge
+	replicas      prometheus.GaugeFunc
+	replicaSource atomic.Pointer[func() int]
 	configVersion *prometheus.GaugeVec
 	sources       *labelSet
 }
 
-func newLimitMetrics(fixed func() *labelSet) limitMetrics {
-	return limitMetrics{
+func newLimitMetrics(fixed func() *labelSet) *limitMetrics {
+	l := &limitMetrics{
 		sources: fixed(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -45,17 +50,23 @@ func newLimitMetrics(fixed func() *labelSet) limitMetrics {
 			Help:      "Duration of each check sent to the shared rate-limit store (Redis), failed ones included: the latency the limits add to a request.",
 			Buckets:   limitCheckBuckets(),
 		}),
-		replicas: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "cluster_replicas",
-			Help:      "Live replicas at this replica's last heartbeat in Redis (itself included): the N by which the local failure policy divides each limit. 1 with storage memory.",
-		}),
 		configVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace,
 			Name:      "config_version_info",
-			Help:      "Always 1; its version label is the SHA-256 (first 12 hex digits) of the configuration file this replica applied, from its own file or from another replica's reload. Replicas that differ run different configurations.",
+			Help:      "Always 1; its version label is the SHA-256 (in hex) of the configuration file this replica applied, from its own file or from another replica's reload. Replicas that differ run different configurations.",
 		}, []string{"version"}),
 	}
+	l.replicas = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "cluster_replicas",
+		Help:      "Live replicas at this replica's last heartbeat in Redis (itself included): the N by which the local failure policy divides each limit. 1 with storage memory.",
+	}, func() float64 {
+		if f := l.replicaSource.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 1
+	})
+	return l
 }
 
 func (l *limitMetrics) collectors() []struct {
@@ -123,12 +134,18 @@ func (m *Metrics) ObserveLimitCheck(seconds float64) {
 	m.limits.checkSeconds.Observe(seconds)
 }
 
-// SetReplicas sets continuum_cluster_replicas.
-func (m *Metrics) SetReplicas(n int) {
+// SetReplicaSource installs the function continuum_cluster_replicas reads
+// at every scrape (a heartbeat's count); it must be safe for concurrent use.
+// Before the first call, and with nil, the gauge is 1.
+func (m *Metrics) SetReplicaSource(f func() int) {
 	if m == nil {
 		return
 	}
-	m.limits.replicas.Set(float64(n))
+	if f == nil {
+		m.limits.replicaSource.Store(nil)
+		return
+	}
+	m.limits.replicaSource.Store(&f)
 }
 
 // SetConfigVersion makes version the only series of

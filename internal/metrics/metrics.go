@@ -98,7 +98,7 @@ type Metrics struct {
 	panics       prometheus.Counter
 
 	buildInfo     prometheus.Gauge
-	limits        limitMetrics
+	limits        *limitMetrics
 	backendGauges *backendCollector
 	keys          *keyUsage
 
@@ -288,7 +288,6 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	})
 	m.buildInfo.Set(1)
 	m.limits = newLimitMetrics(fixed)
-	m.replicasDefault()
 	m.backendGauges = newBackendCollector()
 	m.keys = newKeyUsage(opts.MaxLabelValues)
 
@@ -297,10 +296,6 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	}
 	return m, nil
 }
-
-// replicasDefault sets the replica count of a router alone (storage
-// memory) until a heartbeat says otherwise.
-func (m *Metrics) replicasDefault() { m.limits.replicas.Set(1) }
 
 // register registers every collector on reg, or none of Continuum's own if
 // one fails.

@@ -75,7 +75,7 @@ func exerciseAll(m *Metrics) {
 	m.ObserveLimitStoreError()
 	m.SetLimitStoreBreaker("open")
 	m.ObserveLimitCheck(0.0001)
-	m.SetReplicas(3)
+	m.SetReplicaSource(func() int { return 3 })
 	m.SetConfigVersion("0123456789ab")
 	m.SetBackendSource(func() []BackendStat {
 		return []BackendStat{{Name: "vllm-a", Up: true, Health: "ready", Breaker: "closed", InFlight: 2, ErrorRate: 0.1}}
