@@ -275,7 +275,7 @@ func (a *App) rateLimit(ctx context.Context, c *exchange.Call) error {
 	if res.Source == limit.SourceDeny {
 		return &exchange.Refusal{Status: 503, Type: openai.TypeServer, Code: limitUnavailable, Kind: limitUnavailable,
 			Message: "the shared rate limits are unavailable (" + scope + "); retry after the time in the Retry-After header",
-			Header: []exchange.Field{exchange.RetryAfter(a.capRetryAfter(res.RetryAfter))}}
+			Header:  []exchange.Field{exchange.RetryAfter(a.capRetryAfter(res.RetryAfter))}}
 	}
 	return &exchange.Refusal{Status: 429, Type: openai.TypeRateLimit, Code: openai.CodeRateLimit,
 		Message: "rate limit exceeded (" + scope + "); retry after the time in the Retry-After header",

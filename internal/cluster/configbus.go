@@ -48,7 +48,7 @@ type ConfigBus struct {
 	poll    time.Duration
 	onError func(error)
 
-	skip    bool
+	skip bool
 
 	mu      sync.Mutex
 	applied string
