@@ -137,14 +137,16 @@ func (r *Reader) findEnd() int {
 			}
 		}
 		blank := lineEnd == p
+		if blank && r.seen {
+			// Stay on the blank line: a second call (Ready, then Next)
+			// finds the same end instead of scanning into the next event.
+			r.scan = lineEnd - r.r
+			return next
+		}
 		p = next
 		r.scan = p - r.r
 		if !blank {
 			r.seen = true
-			continue
-		}
-		if r.seen {
-			return p
 		}
 	}
 	return -1

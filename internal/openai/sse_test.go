@@ -178,3 +178,27 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.b = c.b[n:]
 	return n, nil
 }
+
+// TestReaderReadyThenNext: Ready looks for a complete event without
+// consuming it; the Next that follows returns that event alone, not merged
+// with the one after it.
+func TestReaderReadyThenNext(t *testing.T) {
+	for _, sep := range []string{"\n", "\r\n", "\r"} {
+		s := "data: a" + sep + sep + "data: b" + sep + sep + ": keep-alive" + sep + sep + "data: c" + sep + sep
+		r := NewReader(io.NopCloser(strings.NewReader(s)), 0)
+		var got []string
+		for {
+			for range 3 {
+				r.Ready()
+			}
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			got = append(got, string(ev.Data))
+		}
+		if want := []string{"a", "b", "", "c"}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("separator %q: got events %q, want %q", sep, got, want)
+		}
+	}
+}
