@@ -287,7 +287,7 @@ func TestSharedCooldowns(t *testing.T) {
 	if resp := h.proxy.Forward(context.Background(), request("m", false)); resp.Status != 200 {
 		t.Fatalf("got %d, want b's 200 after a's 429", resp.Status)
 	}
-	if got := cd.Until("a"); !got.Equal(h.clk.Now().Add(30 * time.Second)) || cd.sets != 1 {
+	if got := cd.Until("a"); !got.Equal(h.clk.Now().Add(30*time.Second)) || cd.sets != 1 {
 		t.Errorf("shared cooldown of a: %v (%d sets), want now+30s once", got, cd.sets)
 	}
 	// b cools down on another replica: this one skips it too.
