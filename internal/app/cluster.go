@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,7 @@ type shared struct {
 	rdb       redis.UniversalClient
 	settings  config.RedisConfig // as opened, to warn when a reload changes them
 	id        string             // this replica
+	since     time.Time          // when the bus started: older publications are not applied
 	store     *limit.Resilient
 	heartbeat *cluster.Heartbeat
 	cooldowns *cluster.Cooldowns
@@ -70,8 +72,7 @@ func (a *App) openStore(cfg *config.Config) error {
 		OnError: func(err error) { a.log.Debug("shared cooldowns: redis unavailable", "error", err) },
 	})
 	s.bus = cluster.NewConfigBus(rdb, rl.Redis.KeyPrefix, cluster.ConfigBusOptions{
-		SkipStored: true,
-		OnError:    func(err error) { a.log.Debug("configuration bus: redis unavailable", "error", err) },
+		OnError: func(err error) { a.log.Debug("configuration bus: redis unavailable", "error", err) },
 	})
 	a.shared, a.store = s, s.store
 	return nil
@@ -147,6 +148,7 @@ func (a *App) startShared() {
 		return
 	}
 	a.metrics.SetReplicaSource(s.heartbeat.Count)
+	s.since = time.Now()
 	loops := []func(ctx context.Context){
 		func(ctx context.Context) {
 			s.heartbeat.Run(ctx, func(err error) { a.log.Debug("replica heartbeat failed", "error", err) })
@@ -227,6 +229,13 @@ func (a *App) setVersion(sum [32]byte) {
 // this replica applied, "" when it was not loaded from a file.
 func (a *App) Version() string { return *a.version.Load() }
 
+// The configuration bus carries versions "<sha256 hex>@<unix ms>": the
+// content's version and when it was published (wall clock; replicas are
+// assumed in NTP sync). A replica that starts runs its own file: it does not
+// apply what was published before it started (an older pod's reload must not
+// undo a rollout's new ConfigMap, nor a restarted replica's stale file be
+// pushed to the others). Every reload published after that reaches it.
+
 // publish announces a configuration this replica applied to the others
 // (storage redis). A failure is logged: the others keep their
 // configuration until the next change reaches them.
@@ -237,7 +246,7 @@ func (a *App) publish(sum [32]byte, data []byte) {
 	ctx, cancel := context.WithTimeout(a.ctx, time.Second)
 	defer cancel()
 	v := configVersion(sum)
-	if err := a.shared.bus.Publish(ctx, v, data); err != nil {
+	if err := a.shared.bus.Publish(ctx, v+"@"+strconv.FormatInt(time.Now().UnixMilli(), 10), data); err != nil {
 		a.log.Error("configuration not published to the other replicas; they keep theirs", "version", v, "error", err)
 		return
 	}
@@ -248,7 +257,11 @@ func (a *App) publish(sum [32]byte, data []byte) {
 // same validation and installation as a reload from the file, without
 // writing the file. A configuration that does not validate here (a
 // ${VAR} missing on this replica, say) changes nothing and is logged.
-func (a *App) applyPublished(version string, data []byte) {
+func (a *App) applyPublished(published string, data []byte) {
+	version, at, _ := strings.Cut(published, "@")
+	if ms, err := strconv.ParseInt(at, 10, 64); err != nil || ms < a.shared.since.UnixMilli() {
+		return // published before this replica started: it runs its own file
+	}
 	a.reload.Lock()
 	defer a.reload.Unlock()
 	sum := sha256.Sum256(data)

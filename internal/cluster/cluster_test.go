@@ -288,35 +288,3 @@ func TestConfigBus(t *testing.T) {
 		t.Errorf("a version with a newline was accepted")
 	}
 }
-
-// TestConfigBusSkipStored: a replica that starts with SkipStored runs its
-// own file: the configuration stored before it started is not applied, the
-// next one published is.
-func TestConfigBusSkipStored(t *testing.T) {
-	srv := redistest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	pub := NewConfigBus(open(t, srv), "", ConfigBusOptions{})
-	if err := pub.Publish(ctx, "v1", []byte("old")); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var got []string
-	bus := NewConfigBus(open(t, srv), "", ConfigBusOptions{SkipStored: true})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		bus.Run(ctx, func(v string, _ []byte) { mu.Lock(); got = append(got, v); mu.Unlock() })
-	}()
-	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, func() bool { return bus.Applied() == "v1" })
-	if err := pub.Publish(ctx, "v2", []byte("new")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
-	mu.Lock()
-	defer mu.Unlock()
-	if got[0] != "v2" {
-		t.Errorf("applied %v, want only v2 (v1 was stored before the replica started)", got)
-	}
-}

@@ -27,11 +27,6 @@ type ConfigBusOptions struct {
 	// OnError is called with each failed read or subscription. Default
 	// nil: ignored.
 	OnError func(error)
-	// SkipStored makes Run treat the configuration stored when it first
-	// reads one (successfully) as applied, without calling apply: a replica
-	// that starts runs its own file, and only the changes published after
-	// that reach it. Default false: the stored configuration is applied.
-	SkipStored bool
 }
 
 // ConfigBus spreads configuration changes to every replica. Publish stores
@@ -48,11 +43,8 @@ type ConfigBus struct {
 	poll    time.Duration
 	onError func(error)
 
-	skip bool
-
 	mu      sync.Mutex
 	applied string
-	primed  bool // a read has succeeded (SkipStored)
 }
 
 // NewConfigBus returns a ConfigBus on rdb. keyPrefix "" means
@@ -67,7 +59,7 @@ func NewConfigBus(rdb redis.UniversalClient, keyPrefix string, opts ConfigBusOpt
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultConfigPoll
 	}
-	return &ConfigBus{rdb: rdb, key: keyPrefix + "config", clock: opts.Clock, poll: opts.Poll, onError: opts.OnError, skip: opts.SkipStored}
+	return &ConfigBus{rdb: rdb, key: keyPrefix + "config", clock: opts.Clock, poll: opts.Poll, onError: opts.OnError}
 }
 
 // Publish makes version, with its data, the configuration of every replica.
@@ -111,9 +103,6 @@ func (b *ConfigBus) Run(ctx context.Context, apply func(version string, data []b
 func (b *ConfigBus) check(ctx context.Context, apply func(string, []byte)) error {
 	raw, err := b.rdb.Get(ctx, b.key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		b.mu.Lock()
-		b.primed = true
-		b.mu.Unlock()
 		return nil
 	}
 	if err != nil {
@@ -125,10 +114,6 @@ func (b *ConfigBus) check(ctx context.Context, apply func(string, []byte)) error
 	}
 	b.mu.Lock()
 	same := b.applied == string(version)
-	if b.skip && !b.primed {
-		b.applied, same = string(version), true
-	}
-	b.primed = true
 	b.mu.Unlock()
 	if same {
 		return nil
