@@ -308,18 +308,25 @@ func appendRateHeaders(h []exchange.Field, scope string, res limit.Result) []exc
 }
 
 // estimate estimates a call's tokens: the prompt, from the tokenizer of an
-// OpenAI chat body (other models and other APIs at one token per three
-// bytes of the body), and the most output it may produce (its max_tokens,
+// OpenAI chat body of at most 64 KiB (other models, larger bodies and other
+// APIs at one token per three bytes of the body), and the most output it
+// may produce (its max_tokens,
 // max_completion_tokens or max_output_tokens, else default_output_tokens;
 // none for embeddings).
 func (l *rateLimits) estimate(c *exchange.Call) exchange.Estimate {
 	return estimateCall(c, l.counter, l.defaultOutput)
 }
 
+// maxTokenized is the largest body whose prompt is counted with a
+// tokenizer (about 6 ms of CPU); larger ones are estimated at one token per
+// three bytes, which errs high and costs nothing, so that a huge prompt
+// cannot make admission expensive.
+const maxTokenized = 64 << 10
+
 func estimateCall(c *exchange.Call, counter *tokens.Counter, defaultOutput int64) exchange.Estimate {
 	var prompt, out int
 	ok := false
-	if c.API == exchange.ChatCompletions {
+	if c.API == exchange.ChatCompletions && len(c.Body) <= maxTokenized {
 		prompt, out, ok = counter.EstimateChat(c.Fields.Model, c.Body)
 	}
 	if !ok {
