@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X $(PKG)/internal/app.Version=$(VERSION) -X $(PKG)/internal/a
 FUZZTIME ?= 2m
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build test test-short lint fmt vet staticcheck bench cover fuzz fuzz-short bench-overhead demo clean
+.PHONY: help build test test-short lint fmt vet staticcheck bench bench-redis cover fuzz fuzz-short bench-overhead demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ staticcheck:
 
 bench: ## Go benchmarks of the hot path, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/... ./bench/...
+
+bench-redis: ## the latency shared (Redis) limits add per request (needs redis-server)
+	CONTINUUM_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkRedisAdmission' -benchmem -benchtime 20000x -count 3 ./bench/
 
 cover: ## coverage report at coverage.html
 	$(GO) test -coverprofile=coverage.out ./...

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/app"
 	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/redistest"
 )
 
 const benchAnswer = `{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}`
@@ -374,4 +376,59 @@ func BenchmarkBareFasthttp(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1000, "cpu-µs/op")
+}
+
+// BenchmarkRedisAdmission measures what shared limits add to a request: the
+// same client alternates between a router without limits and one whose
+// global and per-key limits (never reached) live in Redis, one request each,
+// and the medians of the two are compared. It reports the added median and
+// 99th percentile latency (added-p50-µs, added-p99-µs) and the Redis router's
+// own allocations per request. Skipped without redis-server unless
+// CONTINUUM_REQUIRE_REDIS=1.
+func BenchmarkRedisAdmission(b *testing.B) {
+	srv := redistest.Start(b)
+	backend := rawBackend(b)
+	plain := benchRouter(b, backend, nil)
+	shared := benchRouter(b, backend, func(c *config.Config) {
+		c.RateLimiting.Enabled = true
+		c.RateLimiting.Storage = "redis"
+		c.RateLimiting.Redis.URL = srv.URL()
+		c.RateLimiting.Limits.Global = config.RateSpec{RequestsPerSecond: 1e6, BurstCapacity: 1e6}
+		c.RateLimiting.Limits.PerAPIKey = config.RateSpec{RequestsPerSecond: 1e6, BurstCapacity: 1e6}
+		c.APIKeys.Keys = []config.APIKey{{Key: "sk-test", ID: "bench", Enabled: true}}
+	})
+	pc, sc := newRawClient(b, plain, false), newRawClient(b, shared, false)
+	for range 100 { // warm both routers and the Redis connections
+		if err := pc.do(); err != nil {
+			b.Fatal(err)
+		}
+		if err := sc.do(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	without := make([]time.Duration, 0, b.N)
+	with := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := pc.do(); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := sc.do(); err != nil {
+			b.Fatal(err)
+		}
+		without = append(without, mid.Sub(start))
+		with = append(with, time.Since(mid))
+	}
+	b.StopTimer()
+	slices.Sort(without)
+	slices.Sort(with)
+	q := func(d []time.Duration, p float64) float64 {
+		return float64(d[min(len(d)-1, int(p*float64(len(d))))].Nanoseconds()) / 1000
+	}
+	b.ReportMetric(q(with, 0.5), "redis-p50-µs")
+	b.ReportMetric(q(with, 0.5)-q(without, 0.5), "added-p50-µs")
+	b.ReportMetric(q(with, 0.99)-q(without, 0.99), "added-p99-µs")
 }

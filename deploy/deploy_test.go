@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/continuumhq/continuum/internal/config"
 )
 
 // docs parses every YAML document of a file.
@@ -166,6 +168,32 @@ func checkConfig(t *testing.T, where string, cfg map[string]any) {
 	}
 	if get(t, cfg, "server", "bind_address") != "0.0.0.0:8080" {
 		t.Errorf("%s: server.bind_address must be 0.0.0.0:8080 in a container", where)
+	}
+	// The router accepts it as it is: no error, and no warning (a key it
+	// does not support would be one).
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string) (string, bool) {
+		switch name {
+		case "REDIS_URL":
+			return "redis://continuum-redis:6379/0", true
+		case "TEAM_A_KEY":
+			return "sk-team-a-0123456789", true
+		}
+		return "", false
+	}
+	c, warns, err := config.Parse(data, where, env)
+	if err != nil {
+		t.Errorf("%s: the router refuses it:\n%v", where, err)
+		return
+	}
+	for _, w := range warns {
+		t.Errorf("%s: warning: %s", where, w)
+	}
+	if c.RateLimiting.Storage != "redis" || c.RateLimiting.Redis.URL == "" || c.RateLimiting.Redis.Timeout <= 0 {
+		t.Errorf("%s: rate_limiting as the router reads it: %+v", where, c.RateLimiting)
 	}
 }
 

@@ -3,12 +3,10 @@ package app
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/continuumhq/continuum/internal/auth"
 	"github.com/continuumhq/continuum/internal/exchange"
-	"github.com/continuumhq/continuum/internal/limit"
 	"github.com/continuumhq/continuum/internal/openai"
 )
 
@@ -20,16 +18,19 @@ import (
 // stage is one admission step.
 type stage func(ctx context.Context, c *exchange.Call) error
 
-// admit runs the stages that need no body: who is calling, may it call this
-// API, and is it within its rate limits.
+// admit runs the stages that need no body: who is calling, and may it call
+// this API.
 func (a *App) admit(ctx context.Context, c *exchange.Call) error {
-	return run(ctx, c, a.authenticate, a.requireScope, a.rateLimit)
+	return run(ctx, c, a.authenticate, a.requireScope)
 }
 
 // authorize runs the stages that need the routing fields: may the caller
-// use the model it asks for.
+// use the model it asks for, and is it within its rate limits. The limits
+// run here, after the body is read, because the model's own limits and the
+// token limits need it; every limit of a call is then checked in one
+// all-or-nothing take (limits.go).
 func (a *App) authorize(ctx context.Context, c *exchange.Call) error {
-	return run(ctx, c, a.allowModel)
+	return run(ctx, c, a.allowModel, a.rateLimit)
 }
 
 func run(ctx context.Context, c *exchange.Call, stages ...stage) error {
@@ -87,33 +88,6 @@ func missingScope(scope, what string) *exchange.Refusal {
 
 // missingScopeKind is the error kind and code of a call whose key lacks a scope.
 const missingScopeKind = "missing_scope"
-
-// rateLimit applies the router's rate limits to inference calls; limited
-// answers carry OpenAI's x-ratelimit headers, refusals a Retry-After capped
-// by server.max_retry_after.
-func (a *App) rateLimit(_ context.Context, c *exchange.Call) error {
-	l := a.guard.limiter.Load()
-	if l == nil || !c.API.Inference() {
-		return nil
-	}
-	d := l.Allow(c.Caller.KeyID, limit.Spec{RatePerSecond: c.Caller.RatePerSecond, Burst: c.Caller.Burst}, c.ClientIP)
-	if d.Scope != "" {
-		c.ResponseHeader = append(c.ResponseHeader,
-			exchange.Field{Name: "x-ratelimit-limit-requests", Value: strconv.Itoa(d.Limit)},
-			exchange.Field{Name: "x-ratelimit-remaining-requests", Value: strconv.Itoa(d.Remaining)},
-			exchange.Field{Name: "x-ratelimit-reset-requests", Value: formatReset(d.Reset)})
-	}
-	if d.Allowed {
-		return nil
-	}
-	wait := d.RetryAfter
-	if cap := time.Duration(a.guard.retryAfterCap.Load()); cap > 0 && wait > cap {
-		wait = cap
-	}
-	return &exchange.Refusal{Status: 429, Type: openai.TypeRateLimit, Code: openai.CodeRateLimit,
-		Message: "rate limit exceeded (" + d.Scope + "); retry after the time in the Retry-After header",
-		Kind:    "rate_limited_" + d.Scope, Header: []exchange.Field{exchange.RetryAfter(wait)}}
-}
 
 // allowModel refuses a model the caller's key may not use.
 func (a *App) allowModel(_ context.Context, c *exchange.Call) error {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/continuumhq/continuum/internal/proxy"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/server"
+	"github.com/continuumhq/continuum/internal/tokens"
 )
 
 // Options configure an App.
@@ -121,9 +123,9 @@ type App struct {
 	adminApart bool
 	metrics    *metrics.Metrics
 	discovered <-chan struct{}
-	// store keeps answers for the response cache and deduplication_ttl
+	// answers keeps answers for the response cache and deduplication_ttl
 	// across reloads; its bound follows the configuration.
-	store *cache.Memory
+	answers *cache.Memory
 	// peers gathers the other workers' metrics; nil in the single-process mode.
 	peers *metrics.Workers
 	// peerServer serves this worker's metrics to the others.
@@ -134,6 +136,18 @@ type App struct {
 	listeners []net.Listener
 	serveWG   sync.WaitGroup
 	loopWG    sync.WaitGroup
+
+	// store holds the rate-limit buckets for the app's lifetime: in memory,
+	// or in Redis (shared, non-nil then) behind the failure policies.
+	store  limit.Store
+	shared *shared
+	// counter estimates the tokens a token limit reserves.
+	counter *tokens.Counter
+	// version is the SHA-256 (hex) of the configuration applied, "" when
+	// it was not loaded from a file.
+	version atomic.Pointer[string]
+	// cooldownWG tracks the writes of shared cooldowns to Redis.
+	cooldownWG sync.WaitGroup
 }
 
 // New builds the runtime for opts.Config without starting anything.
@@ -172,11 +186,8 @@ func New(opts Options) (*App, error) {
 	a.history.add(a.clk.Now(), "startup", text, opts.Config)
 	a.stats = newStats()
 
-	members, err := a.buildMembers(opts.Config, nil)
-	if err != nil {
-		return nil, err
-	}
 	a.registry = prometheus.NewRegistry()
+	var err error
 	a.metrics, err = metrics.New(a.registry, versionString())
 	if err != nil {
 		return nil, err
@@ -190,15 +201,28 @@ func New(opts Options) (*App, error) {
 		})
 		a.metricsHTTP = a.metrics.Handler(a.peers)
 	}
-	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
-	a.store = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
-	snap, err := a.snapshotFor(opts.Config, members, budget)
-	if err != nil {
+	a.setVersion(a.cfgSum)
+	a.counter = tokens.New(tokens.Options{CharsFallback: true})
+	if err := a.openStore(opts.Config); err != nil {
 		return nil, err
 	}
-	authn, lim, proxies, err := a.buildGuards(opts.Config, nil)
-	if err != nil {
+	fail := func(err error) (*App, error) {
+		a.closeShared()
 		return nil, err
+	}
+	members, err := a.buildMembers(opts.Config, nil)
+	if err != nil {
+		return fail(err)
+	}
+	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
+	a.answers = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
+	snap, err := a.snapshotFor(opts.Config, members, budget)
+	if err != nil {
+		return fail(err)
+	}
+	authn, lim, proxies, err := a.buildGuards(opts.Config)
+	if err != nil {
+		return fail(err)
 	}
 	a.guard.gate = limit.NewConcurrency(0)
 	a.installGuards(opts.Config, authn, lim, proxies)
@@ -218,6 +242,7 @@ func New(opts Options) (*App, error) {
 		Forwarder:   a.proxy,
 		Catalog:     a.proxy,
 		Ready:       a.Ready,
+		ReadyDetail: a.readyDetail,
 		Observer:    a,
 		Logger:      a.log,
 		Admit:       a.admit,
@@ -387,6 +412,7 @@ func (a *App) Start() error {
 		a.startLoops(m)
 	}
 	a.applying.Unlock()
+	a.startShared()
 	if a.opts.ConfigPath != "" && !a.opts.NoWatch {
 		w, err := config.NewWatcher(a.opts.ConfigPath)
 		if err != nil {
@@ -569,6 +595,21 @@ func (a *App) Ready() bool {
 	return false
 }
 
+// readyDetail adds to /ready the version of the configuration applied and
+// the live replicas: operators compare them across replicas. Readiness
+// never depends on Redis: with a failure policy the replicas keep serving
+// when it is down, and failing readiness would take every one out at once.
+func (a *App) readyDetail(dst []byte) []byte {
+	dst = append(dst, `,"config_version":`...)
+	dst = strconv.AppendQuote(dst, a.ConfigVersion())
+	n := 1
+	if a.shared != nil {
+		n = a.shared.heartbeat.Count()
+	}
+	dst = append(dst, `,"replicas":`...)
+	return strconv.AppendInt(dst, int64(n), 10)
+}
+
 // Discovered returns a channel closed once the first model discovery of
 // every backend has finished (successfully or not).
 func (a *App) Discovered() <-chan struct{} { return a.discovered }
@@ -593,6 +634,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.cancel()
 	a.serveWG.Wait()
 	a.loopWG.Wait()
+	a.cooldownWG.Wait()
+	_ = a.store.Close()
+	a.closeShared()
 	a.applying.Lock()
 	for _, m := range a.rt.Load().members {
 		m.client.Close()

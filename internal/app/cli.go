@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/continuumhq/continuum/internal/cluster"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/master"
 	"github.com/continuumhq/continuum/internal/mock"
@@ -320,7 +323,12 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 			a.log.Warn("cannot apply a drain made in another worker", "backend", b, "error", err.Error())
 		}
 	}
-	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy)
+	a.log.Info("configuration loaded", "file", file, "backends", len(cfg.Backends), "strategy", cfg.SelectionStrategy, "version", a.ConfigVersion())
+	if cfg.RateLimiting.Storage == "redis" {
+		// go-redis logs failed dials through its package logger; the
+		// process owns it. The breaker's own lines say when Redis is down.
+		redis.SetLogger(cluster.Logger(func(_ context.Context, msg string) { a.log.Debug("redis client", "detail", msg) }))
+	}
 	if pidFile != "" {
 		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			fmt.Fprintf(env.Stderr, "continuum serve: pid file: %v\n", err)

@@ -518,7 +518,13 @@ func TestFaultStreamCut(t *testing.T) {
 
 // Case 10: the stream stalls midway: the idle timeout ends it as in case 9.
 func TestFaultStreamStall(t *testing.T) {
-	e := faultEnv(t, withBackend("stall", mock.Options{Models: []string{"m"}, StallAfter: 3}))
+	e := faultEnv(t, withConfig(func(c *config.Config) {
+		// The router may still be finishing its write of the third event
+		// when the fake clock jumps: without a write timeout the jump cannot
+		// end the stream as a slow client's, and the idle deadline then
+		// counts from the write's end (the next jump passes it).
+		c.Server.ClientWriteTimeout = 0
+	}), withBackend("stall", mock.Options{Models: []string{"m"}, StallAfter: 3}))
 	stall := e.Backends["stall"]
 	s := openStream(t, context.Background(), e, chatBody("m", true))
 	var got []string
@@ -532,10 +538,27 @@ func TestFaultStreamStall(t *testing.T) {
 	if content(got) != allTokens(3) {
 		t.Fatalf("got %q", content(got))
 	}
-	e.Clock.Advance(60 * time.Second)
-	d, err := s.next()
-	if err != nil || !strings.Contains(d, `"upstream_timeout"`) {
-		t.Fatalf("after the idle timeout: got %q %v, want an upstream_timeout error event", d, err)
+	type event struct {
+		data string
+		err  error
+	}
+	next := make(chan event, 1)
+	go func() { d, err := s.next(); next <- event{d, err} }()
+	var ev event
+	for jumps := 1; ; jumps++ {
+		e.Clock.Advance(60 * time.Second)
+		select {
+		case ev = <-next:
+		case <-time.After(100 * time.Millisecond):
+			if jumps < 50 {
+				continue
+			}
+			t.Fatal("no event after 50 idle timeouts")
+		}
+		break
+	}
+	if ev.err != nil || !strings.Contains(ev.data, `"upstream_timeout"`) {
+		t.Fatalf("after the idle timeout: got %q %v, want an upstream_timeout error event", ev.data, ev.err)
 	}
 	if _, err := s.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("after the error event: got %v, want the connection closed", err)

@@ -16,7 +16,7 @@ import (
 // limits, trusted proxies and the concurrency gate.
 type guard struct {
 	auth      atomic.Pointer[auth.Authenticator]
-	limiter   atomic.Pointer[limit.Limiter]
+	limits    atomic.Pointer[rateLimits] // nil: no admission limit
 	proxies   atomic.Pointer[proxySettings]
 	gate      *limit.Concurrency
 	authCount atomic.Int32 // configured keys, for a startup note
@@ -29,28 +29,21 @@ type proxySettings struct {
 	rightmost bool
 }
 
-// buildGuards validates and builds the guards of cfg without installing them.
-func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth.Authenticator, *limit.Limiter, *proxySettings, error) {
+// buildGuards validates and builds the guards of cfg without installing
+// them. The limits are compiled over the app's store, whose buckets outlive
+// reloads.
+func (a *App) buildGuards(cfg *config.Config) (*auth.Authenticator, *rateLimits, *proxySettings, error) {
 	mode, err := auth.ParseMode(cfg.APIKeys.Mode)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("api_keys.mode: %w", err)
 	}
-	// In-memory limits are split between the workers of a multi-process
-	// router: each keeps its own buckets (storage: redis is not wired in
-	// yet, so it is memory too).
-	n := a.workers()
 	keys := make([]auth.Key, 0, len(cfg.APIKeys.Keys))
-	keyLimits := false
 	for _, k := range cfg.APIKeys.Keys {
-		own := splitSpec(limit.Spec{RatePerSecond: k.RateLimit.RequestsPerSecond, Burst: k.RateLimit.BurstCapacity}, n)
 		keys = append(keys, auth.Key{
 			Secret: k.Key, ID: k.ID, Name: k.Name, Scopes: k.Scopes, Models: k.Models,
 			Enabled: k.Enabled, ExpiresAt: k.ExpiresAt,
-			RatePerSecond: own.RatePerSecond, Burst: own.Burst,
+			RatePerSecond: k.RateLimit.RequestsPerSecond, Burst: k.RateLimit.BurstCapacity,
 		})
-		if k.RateLimit.RequestsPerSecond > 0 {
-			keyLimits = true
-		}
 	}
 	authn, err := auth.New(mode, keys, a.clk)
 	if err != nil {
@@ -58,9 +51,6 @@ func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth
 	}
 
 	rl := cfg.RateLimiting
-	if rl.Enabled && rl.Storage == "redis" {
-		a.log.Warn("rate_limiting.storage: redis is not supported yet; limits are kept in this process's memory")
-	}
 	proxies := &proxySettings{rightmost: rl.UseRightmostXFF}
 	for _, p := range rl.TrustedProxies {
 		pfx, err := parsePrefix(p)
@@ -69,37 +59,11 @@ func (a *App) buildGuards(cfg *config.Config, prevLimiter *limit.Limiter) (*auth
 		}
 		proxies.trusted = append(proxies.trusted, pfx)
 	}
-	if !rl.Enabled && !keyLimits {
-		return authn, nil, proxies, nil
+	lim, err := compileLimits(a.limitConfig(cfg), a.store, a.counter)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("rate_limiting.whitelist: %w", err)
 	}
-	lc := limit.Config{}
-	if rl.Enabled {
-		lc.Global = splitSpec(limit.Spec{RatePerSecond: rl.Limits.Global.RequestsPerSecond, Burst: rl.Limits.Global.BurstCapacity}, n)
-		lc.PerKey = splitSpec(limit.Spec{RatePerSecond: rl.Limits.PerAPIKey.RequestsPerSecond, Burst: rl.Limits.PerAPIKey.BurstCapacity}, n)
-		lc.PerClient = splitSpec(limit.Spec{RatePerSecond: rl.Limits.PerClient.RequestsPerSecond, Burst: rl.Limits.PerClient.BurstCapacity}, n)
-		for _, w := range rl.Whitelist {
-			pfx, err := parsePrefix(w)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("rate_limiting.whitelist: %w", err)
-			}
-			lc.Whitelist = append(lc.Whitelist, pfx)
-		}
-		// bypass_keys may name a key by its value or by its id.
-		for _, b := range rl.BypassKeys {
-			id := b
-			for _, k := range cfg.APIKeys.Keys {
-				if k.Key == b {
-					id = k.ID
-				}
-			}
-			lc.BypassKeys = append(lc.BypassKeys, id)
-		}
-	}
-	if prevLimiter != nil {
-		prevLimiter.Reconfigure(lc)
-		return authn, prevLimiter, proxies, nil
-	}
-	return authn, limit.New(lc, a.clk), proxies, nil
+	return authn, lim, proxies, nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -114,9 +78,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // installGuards makes built guards current.
-func (a *App) installGuards(cfg *config.Config, authn *auth.Authenticator, lim *limit.Limiter, proxies *proxySettings) {
+func (a *App) installGuards(cfg *config.Config, authn *auth.Authenticator, lim *rateLimits, proxies *proxySettings) {
 	a.guard.auth.Store(authn)
-	a.guard.limiter.Store(lim)
+	a.guard.limits.Store(lim)
 	a.guard.proxies.Store(proxies)
 	a.guard.gate.SetMax(splitCount(cfg.Server.MaxConcurrentRequests, a.workers()))
 	a.guard.authCount.Store(int32(len(cfg.APIKeys.Keys)))

@@ -12,11 +12,14 @@ import (
 	"io"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/clock"
@@ -247,6 +250,44 @@ func TestOpsHardeningZeroMeansWhatTheDocsSay(t *testing.T) {
 				}
 			}},
 	}
+	// token limits: tokens_per_minute 0 is no token limit; token_burst 0 is
+	// a minute's worth. A call without max_tokens reserves
+	// default_output_tokens (1024) plus its prompt (none here).
+	cases["api_keys.api_keys[].rate_limit.tokens_per_minute"] = zeroCase{check: checkNoTokenLimit}
+	cases["api_keys.api_keys[].rate_limit.token_burst"] = zeroCase{
+		with:  map[string]string{"api_keys.api_keys[].rate_limit.tokens_per_minute": "6000"},
+		check: checkMinuteTokenBurst,
+	}
+	for _, level := range []string{"per_api_key", "per_client", "global"} {
+		prefix := "rate_limiting.limits." + level
+		cases[prefix+".tokens_per_minute"] = zeroCase{with: map[string]string{"rate_limiting.enabled": "true"}, check: checkNoTokenLimit}
+		cases[prefix+".token_burst"] = zeroCase{
+			with:  map[string]string{"rate_limiting.enabled": "true", prefix + ".tokens_per_minute": "6000"},
+			check: checkMinuteTokenBurst,
+		}
+	}
+	cases["rate_limiting.default_output_tokens"] = zeroCase{
+		with: map[string]string{"rate_limiting.enabled": "true", "rate_limiting.limits.global.tokens_per_minute": "6000"},
+		check: func(t *testing.T, z zeroRouter) {
+			// 0 reserves the prompt only.
+			c := zeroCall(t, z, zeroKey)
+			if err := z.a.rateLimit(context.Background(), c); err != nil {
+				t.Fatalf("rate limit: %v", err)
+			}
+			if c.Estimate.Output != 0 || c.Charge == nil || c.Charge.Reserved() != c.Estimate.Prompt {
+				t.Errorf("reservation of a call without max_tokens: estimate %+v, reserved %v; want the prompt only", c.Estimate, c.Charge)
+			}
+		}}
+	cases["rate_limiting.redis.timeout"] = zeroCase{reject: "must be positive"}
+	cases["rate_limiting.redis.heartbeat_ttl"] = zeroCase{reject: "must be positive"}
+	cases["rate_limiting.redis.pool_size"] = zeroCase{
+		with: map[string]string{"rate_limiting.storage": "redis", "rate_limiting.redis.url": "redis://127.0.0.1:9"},
+		check: func(t *testing.T, z zeroRouter) {
+			// go-redis's default: 10 connections per CPU.
+			if got, want := z.a.shared.rdb.(*redis.Client).Options().PoolSize, 10*runtime.GOMAXPROCS(0); got != want {
+				t.Errorf("redis pool size: got %d, want %d (the client's default)", got, want)
+			}
+		}}
 	for _, level := range []string{"per_api_key", "per_client", "global"} {
 		prefix := "rate_limiting.limits." + level
 		cases[prefix+".requests_per_second"] = zeroCase{
@@ -335,6 +376,7 @@ func newZeroRouter(t *testing.T, cfg *config.Config) zeroRouter {
 		for _, m := range a.rt.Load().members {
 			m.client.Close()
 		}
+		a.closeShared()
 	})
 	return zeroRouter{a: a, clk: clk, m: a.rt.Load().members[0]}
 }
@@ -536,20 +578,46 @@ func retriesAllowed(z zeroRouter, requests int) int {
 	return n
 }
 
+// zeroCall returns an authenticated chat call with key, from one client
+// address, without a body.
+func zeroCall(t *testing.T, z zeroRouter, key string) *exchange.Call {
+	t.Helper()
+	c := &exchange.Call{API: exchange.ChatCompletions, Credential: []byte(key), ClientIP: netip.MustParseAddr("192.0.2.1"), Record: &exchange.Record{}}
+	if err := z.a.authenticate(context.Background(), c); err != nil {
+		t.Fatalf("authenticate: %v", err)
+	}
+	return c
+}
+
 // allowedInARow sends n requests with key at one instant and counts those
-// the rate limits let through.
+// the rate limits let through. Token reservations are kept (never settled).
 func allowedInARow(t *testing.T, z zeroRouter, key string, n int) int {
 	t.Helper()
-	ip := netip.MustParseAddr("192.0.2.1")
 	allowed := 0
 	for range n {
-		c := &exchange.Call{API: exchange.ChatCompletions, Credential: []byte(key), ClientIP: ip, Record: &exchange.Record{}}
-		if err := z.a.authenticate(context.Background(), c); err != nil {
-			t.Fatalf("authenticate: %v", err)
-		}
-		if z.a.rateLimit(context.Background(), c) == nil {
+		if z.a.rateLimit(context.Background(), zeroCall(t, z, key)) == nil {
 			allowed++
 		}
 	}
 	return allowed
+}
+
+// checkNoTokenLimit: tokens_per_minute 0 limits no tokens: 50 calls at once
+// pass and reserve nothing.
+func checkNoTokenLimit(t *testing.T, z zeroRouter) {
+	c := zeroCall(t, z, zeroKey)
+	if err := z.a.rateLimit(context.Background(), c); err != nil || c.Charge != nil {
+		t.Errorf("a call: error %v, charge %v; want none (no token limit)", err, c.Charge)
+	}
+	if n := allowedInARow(t, z, zeroKey, 50); n != 50 {
+		t.Errorf("calls allowed at once: got %d, want all 50", n)
+	}
+}
+
+// checkMinuteTokenBurst: token_burst 0 is tokens_per_minute (6000): five
+// calls reserving 1024 tokens each pass at once, the sixth does not.
+func checkMinuteTokenBurst(t *testing.T, z zeroRouter) {
+	if n := allowedInARow(t, z, zeroKey, 20); n != 5 {
+		t.Errorf("calls of 1024 tokens allowed at once: got %d, want 5 (a burst of 6000 tokens)", n)
+	}
 }

@@ -27,7 +27,7 @@ func (a *App) Reload(trigger string) error {
 	}
 	a.reload.Lock()
 	defer a.reload.Unlock()
-	cfg, err := a.reloadFile(trigger)
+	cfg, data, err := a.reloadFile(trigger)
 	if err != nil {
 		a.reloaded(false)
 		const failed = "configuration reload failed; the previous configuration stays in effect"
@@ -41,32 +41,35 @@ func (a *App) Reload(trigger string) error {
 		return err
 	}
 	a.reloaded(true)
-	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends))
+	a.log.Info("configuration reloaded", "trigger", trigger, "file", a.opts.ConfigPath, "backends", len(cfg.Backends), "version", a.ConfigVersion())
+	a.publish(a.cfgSum, data)
 	return nil
 }
 
 // reloadFile reads, validates and applies the configuration file, logging
-// its warnings. It returns the applied configuration, or the error that
-// kept the running one. a.reload must be held.
-func (a *App) reloadFile(trigger string) (*config.Config, error) {
+// its warnings. It returns the applied configuration and the file's
+// content, or the error that kept the running one. a.reload must be held.
+func (a *App) reloadFile(trigger string) (*config.Config, []byte, error) {
 	data, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
-		return nil, fmt.Errorf("reload: %w", err)
+		return nil, nil, fmt.Errorf("reload: %w", err)
 	}
+	sum := sha256.Sum256(data)
 	cfg, warns, err := config.LoadData(a.opts.ConfigPath, data)
 	for _, w := range warns {
 		a.log.Warn("configuration warning", "detail", w.String())
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := a.Apply(cfg); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.cfgSum = sourcesSum(data, cfg.GlobalPrompts.Files)
 	a.watchPrompts(cfg)
 	a.history.add(a.clk.Now(), trigger, data, cfg)
-	return cfg, nil
+	a.setVersion(sum)
+	return cfg, data, nil
 }
 
 // sourcesSum is the SHA-256 of a configuration file's content and of the
@@ -145,10 +148,11 @@ func (a *App) Apply(cfg *config.Config) error {
 	if _, err := a.snapshotFor(cfg, members, budget); err != nil {
 		return err
 	}
-	authn, lim, proxies, err := a.buildGuards(cfg, a.guard.limiter.Load())
+	authn, lim, proxies, err := a.buildGuards(cfg)
 	if err != nil {
 		return err
 	}
+	a.sharedSettingsChanged(old, cfg)
 	if !slices.Equal(old.Server.BindAddress, cfg.Server.BindAddress) {
 		a.log.Warn("server.bind_address changed; restart to listen on the new addresses")
 	}
@@ -169,7 +173,7 @@ func (a *App) Apply(cfg *config.Config) error {
 		a.swap.Unlock()
 		return err
 	}
-	a.store.SetLimit(storeLimit(cfg.Cache))
+	a.answers.SetLimit(storeLimit(cfg.Cache))
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))

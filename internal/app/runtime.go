@@ -144,6 +144,9 @@ func (a *App) buildMember(bc config.Backend, cfg *config.Config, prev *member) (
 	if bc.Request.Timeout != cfg.Request.Timeout {
 		m.target.Timeout = bc.Request.Timeout
 	}
+	if l := newBackendLimit(a.limitConfig(cfg), bc.Name, a.store, a.counter); l != nil {
+		m.target.Limit = l
+	}
 	return m, nil
 }
 
@@ -257,6 +260,7 @@ func (a *App) proxyOptions(cfg *config.Config, budget *resilience.Budget) proxy.
 		Seed:               a.opts.Seed,
 		Prompts:            promptSet(cfg.GlobalPrompts),
 		Reuse:              a.reuse(cfg.Cache),
+		Cooldowns:          a.cooldownsFor(),
 	}
 }
 
@@ -294,7 +298,7 @@ func (a *App) reuse(c config.CacheConfig) *proxy.Reuse {
 		r.CacheTTL = c.ResponseCache.TTL
 	}
 	if r.DedupTTL > 0 || r.CacheTTL > 0 {
-		r.Store = a.store
+		r.Store = a.answers
 	}
 	return r
 }

@@ -49,6 +49,11 @@ func (a *App) Backends() []BackendStatus {
 		if until := st.CooldownUntil(); until.After(now) {
 			s.CooldownUntil = until
 		}
+		if a.shared != nil { // a cooldown another replica met
+			if until := a.shared.cooldowns.Until(m.backend.Name); until.After(now) && until.After(s.CooldownUntil) {
+				s.CooldownUntil = until
+			}
+		}
 		if m.breaker != nil {
 			state := m.breaker.State()
 			s.Breaker = state.String()

@@ -8,10 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
-	"github.com/continuumhq/continuum/internal/limit"
+	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/master"
 	"github.com/continuumhq/continuum/internal/metrics"
 	"github.com/continuumhq/continuum/internal/server"
@@ -119,18 +120,60 @@ func (a *App) handover(grace time.Duration) {
 	a.server.Handover(ctx)
 }
 
-// splitSpec divides an in-memory rate limit between n workers: each
-// enforces rate/n and burst/n (rounded up, at least 1), so that together
-// they admit the configured limit, within rounding.
-func splitSpec(s limit.Spec, n int) limit.Spec {
-	if n <= 1 || !s.Limited() {
-		return s
+// limitConfig returns cfg as the in-memory limits of this process see it:
+// in a multi-process router with storage memory, each worker enforces
+// every rate and burst (requests and tokens) divided by the number of
+// workers, rounded up and at least 1, so that together they allow what the
+// file says. With storage redis the limits are shared exactly: cfg as is.
+func (a *App) limitConfig(cfg *config.Config) *config.Config {
+	n := a.workers()
+	if n <= 1 || cfg.RateLimiting.Storage == "redis" {
+		return cfg
 	}
-	burst := s.Burst
-	if burst <= 0 {
-		burst = max(1, int(math.Ceil(s.RatePerSecond)))
+	c := *cfg
+	rl := &c.RateLimiting
+	rl.Limits.Global = splitRate(rl.Limits.Global, n)
+	rl.Limits.PerAPIKey = splitRate(rl.Limits.PerAPIKey, n)
+	rl.Limits.PerClient = splitRate(rl.Limits.PerClient, n)
+	rl.Limits.PerModel = splitRates(rl.Limits.PerModel, n)
+	rl.Limits.PerBackend = splitRates(rl.Limits.PerBackend, n)
+	c.APIKeys.Keys = slices.Clone(cfg.APIKeys.Keys)
+	for i := range c.APIKeys.Keys {
+		c.APIKeys.Keys[i].RateLimit = splitRate(c.APIKeys.Keys[i].RateLimit, n)
 	}
-	return limit.Spec{RatePerSecond: s.RatePerSecond / float64(n), Burst: max(1, (burst+n-1)/n)}
+	return &c
+}
+
+// splitRate divides one rate's share between n workers.
+func splitRate(r config.RateSpec, n int) config.RateSpec {
+	if r.RequestsPerSecond > 0 {
+		burst := r.BurstCapacity
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(r.RequestsPerSecond)))
+		}
+		r.RequestsPerSecond /= float64(n)
+		r.BurstCapacity = max(1, (burst+n-1)/n)
+	}
+	if r.TokensPerMinute > 0 {
+		burst := r.TokenBurst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(r.TokensPerMinute)))
+		}
+		r.TokensPerMinute /= float64(n)
+		r.TokenBurst = max(1, (burst+n-1)/n)
+	}
+	return r
+}
+
+func splitRates(m map[string]config.RateSpec, n int) map[string]config.RateSpec {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]config.RateSpec, len(m))
+	for k, r := range m {
+		out[k] = splitRate(r, n)
+	}
+	return out
 }
 
 // splitCount divides a count limit (server.max_concurrent_requests) between

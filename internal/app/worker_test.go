@@ -13,26 +13,25 @@ import (
 
 	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/config"
-	"github.com/continuumhq/continuum/internal/limit"
 	"github.com/continuumhq/continuum/internal/mock"
 )
 
 func TestSplitLimits(t *testing.T) {
 	for _, tt := range []struct {
-		in   limit.Spec
+		in   config.RateSpec
 		n    int
-		want limit.Spec
+		want config.RateSpec
 	}{
-		{limit.Spec{RatePerSecond: 10, Burst: 20}, 1, limit.Spec{RatePerSecond: 10, Burst: 20}},
-		{limit.Spec{RatePerSecond: 10, Burst: 20}, 2, limit.Spec{RatePerSecond: 5, Burst: 10}},
-		{limit.Spec{RatePerSecond: 10, Burst: 7}, 2, limit.Spec{RatePerSecond: 5, Burst: 4}},    // burst rounded up
-		{limit.Spec{RatePerSecond: 10}, 4, limit.Spec{RatePerSecond: 2.5, Burst: 3}},            // default burst ceil(10), split
-		{limit.Spec{RatePerSecond: 1, Burst: 1}, 8, limit.Spec{RatePerSecond: 0.125, Burst: 1}}, // at least 1
-		{limit.Spec{}, 4, limit.Spec{}}, // unlimited stays unlimited
-		{limit.Spec{RatePerSecond: 0.5, Burst: 3}, 3, limit.Spec{RatePerSecond: 0.5 / 3, Burst: 1}}, // fractional rates
+		{config.RateSpec{RequestsPerSecond: 10, BurstCapacity: 20}, 1, config.RateSpec{RequestsPerSecond: 10, BurstCapacity: 20}},
+		{config.RateSpec{RequestsPerSecond: 10, BurstCapacity: 20}, 2, config.RateSpec{RequestsPerSecond: 5, BurstCapacity: 10}},
+		{config.RateSpec{RequestsPerSecond: 10, BurstCapacity: 7}, 2, config.RateSpec{RequestsPerSecond: 5, BurstCapacity: 4}},    // burst rounded up
+		{config.RateSpec{RequestsPerSecond: 10}, 4, config.RateSpec{RequestsPerSecond: 2.5, BurstCapacity: 3}},                    // default burst ceil(10), split
+		{config.RateSpec{RequestsPerSecond: 1, BurstCapacity: 1}, 8, config.RateSpec{RequestsPerSecond: 0.125, BurstCapacity: 1}}, // at least 1
+		{config.RateSpec{}, 4, config.RateSpec{}}, // unlimited stays unlimited
+		{config.RateSpec{TokensPerMinute: 600, TokenBurst: 1000}, 2, config.RateSpec{TokensPerMinute: 300, TokenBurst: 500}},
 	} {
-		if got := splitSpec(tt.in, tt.n); got != tt.want {
-			t.Errorf("splitSpec(%+v, %d): got %+v, want %+v", tt.in, tt.n, got, tt.want)
+		if got := splitRate(tt.in, tt.n); got != tt.want && tt.n > 1 || tt.n == 1 && got != tt.in {
+			t.Errorf("splitRate(%+v, %d): got %+v, want %+v", tt.in, tt.n, got, tt.want)
 		}
 	}
 	for _, tt := range []struct{ v, n, want int }{{0, 4, 0}, {10, 1, 10}, {10, 2, 5}, {10, 3, 4}, {1, 4, 1}} {

@@ -560,10 +560,13 @@ type APIKey struct {
 	// Scopes lists what the key may do: read, write, files, admin. Default:
 	// none.
 	Scopes []string `yaml:"scopes"`
-	// RateLimit limits this key's requests. YAML accepts a mapping
-	// {requests_per_second, burst_capacity} or an integer N of requests per
-	// minute, stored as N/60 per second with a burst of N (a minute's worth
-	// may come at once). Default zero: no per-key limit.
+	// RateLimit limits this key's requests (and tokens). YAML accepts a
+	// mapping {requests_per_second, burst_capacity, tokens_per_minute,
+	// token_burst} or an integer N of requests per minute, stored as N/60
+	// per second with a burst of N (a minute's worth may come at once). It
+	// replaces rate_limiting.limits.per_api_key for this key, each of its
+	// two limits (requests, tokens) on its own. Default zero: no per-key
+	// limit of its own.
 	RateLimit RateSpec `yaml:"rate_limit"`
 	// Enabled: a disabled key is refused. Default true.
 	Enabled bool `yaml:"enabled"`
@@ -575,13 +578,19 @@ type APIKey struct {
 	Models []string `yaml:"models"`
 }
 
-// RateSpec is a token-bucket rate.
+// RateSpec is a token-bucket rate of requests, and one of tokens.
 type RateSpec struct {
 	// RequestsPerSecond is the sustained rate. Default 0: no limit.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// BurstCapacity is the bucket size. Default 0: ceil(RequestsPerSecond),
 	// at least 1.
 	BurstCapacity int `yaml:"burst_capacity"`
+	// TokensPerMinute limits the tokens (prompt plus completion, as the
+	// backends report them) per minute. Default 0: no token limit.
+	TokensPerMinute float64 `yaml:"tokens_per_minute"`
+	// TokenBurst is the token bucket's size. Default 0: TokensPerMinute (a
+	// minute's worth may come at once).
+	TokenBurst int `yaml:"token_burst"`
 }
 
 // AdminConfig configures the admin API.
@@ -616,14 +625,35 @@ type AdminAuth struct {
 
 // RateLimitConfig configures request rate limiting.
 type RateLimitConfig struct {
-	// Enabled turns rate limiting on. Default false.
+	// Enabled turns rate limiting on. Default false. An API key's own
+	// rate_limit applies even when it is false.
 	Enabled bool `yaml:"enabled"`
-	// Storage is where the buckets live: memory, or redis (accepted, not
-	// implemented yet). Default "memory".
+	// Storage is where the buckets live: memory (this process) or redis
+	// (shared by every replica, see Redis). Default "memory". With redis,
+	// provider 429 cooldowns and configuration reloads are shared too.
 	Storage string `yaml:"storage"`
-	// RedisURL is the Redis server (redis:// or rediss://) when Storage is
-	// redis. Default "".
-	RedisURL string `yaml:"redis_url"`
+	// Redis is the shared store when Storage is redis. The old key
+	// redis_url is accepted as a synonym of redis.url.
+	Redis RedisConfig `yaml:"redis"`
+	// FailurePolicy is what a limit does while Redis cannot decide (down,
+	// slower than redis.timeout, or its breaker open): local (limit/N in
+	// each replica, N the live replicas), deny (refuse with 503) or allow
+	// (let through). Default "local".
+	FailurePolicy string `yaml:"failure_policy"`
+	// FailurePolicies overrides FailurePolicy per scope: global, api_key,
+	// client, model, backend, and their token limits global_tokens,
+	// api_key_tokens, client_tokens, model_tokens, backend_tokens.
+	// Default: none.
+	FailurePolicies map[string]string `yaml:"failure_policies"`
+	// ReplicaID names this replica in Redis (the heartbeat that counts the
+	// live replicas). Default "": the environment variable POD_NAME, else
+	// the host name and the process id.
+	ReplicaID string `yaml:"replica_id"`
+	// DefaultOutputTokens is the output a token limit reserves for a
+	// request that sets no max_tokens (max_completion_tokens,
+	// max_output_tokens); the difference to the reported usage is settled
+	// when the request ends. Default 1024; 0 reserves the prompt only.
+	DefaultOutputTokens int `yaml:"default_output_tokens"`
 	// Limits holds the rates per level.
 	Limits RateLimits `yaml:"limits"`
 	// Whitelist lists client IPs or CIDRs that are never limited. Default: none.
@@ -638,8 +668,31 @@ type RateLimitConfig struct {
 	UseRightmostXFF bool `yaml:"use_rightmost_xff"`
 }
 
+// RedisConfig is the Redis deployment shared by the replicas.
+type RedisConfig struct {
+	// URL is the deployment: redis://[user:password@]host[:port][/db],
+	// rediss:// (TLS), unix:///path/redis.sock,
+	// redis+sentinel://host:26379[?addr=…]&master_name=NAME (rediss+sentinel
+	// for TLS) or redis+cluster://host:6379[?addr=…] (rediss+cluster).
+	// Required when Storage is redis. Default "".
+	URL string `yaml:"url"`
+	// KeyPrefix starts every key Continuum writes. Default "continuum:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// Timeout bounds one rate-limit check; a slower check is decided by the
+	// failure policy. Must be positive. Default 50ms.
+	Timeout time.Duration `yaml:"timeout"`
+	// PoolSize is the most connections per Redis node. Default 0: the
+	// client library's default, 10 per CPU.
+	PoolSize int `yaml:"pool_size"`
+	// HeartbeatTTL is how long a replica counts as alive after its last
+	// heartbeat (sent every third of it): the N of the local failure
+	// policy follows a replica's arrival within a third of it and its crash
+	// within it. Must be positive. Default 15s.
+	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
+}
+
 // RateLimits holds the rate at each level; a zero RequestsPerSecond means no
-// limit at that level.
+// request limit at that level, a zero TokensPerMinute no token limit.
 type RateLimits struct {
 	// PerAPIKey limits each API key. Default: no limit.
 	PerAPIKey RateSpec `yaml:"per_api_key"`
@@ -649,6 +702,14 @@ type RateLimits struct {
 	PerClient RateSpec `yaml:"per_client"`
 	// Global limits all requests together. Default: no limit.
 	Global RateSpec `yaml:"global"`
+	// PerModel limits each model (the requested one, after model_aliases)
+	// with the spec of its name; the name "*" gives every other model a
+	// bucket of its own with that spec. Default: none.
+	PerModel map[string]RateSpec `yaml:"per_model"`
+	// PerBackend limits the requests sent to each backend (by name; "*":
+	// every other backend its own bucket). A backend over its limit is
+	// skipped like one resting after a 429. Default: none.
+	PerBackend map[string]RateSpec `yaml:"per_backend"`
 }
 
 // MetricsConfig configures the Prometheus endpoint.
@@ -742,10 +803,13 @@ func Default() *Config {
 			MaxWarmupDuration:   300 * time.Second,
 			PanicThreshold:      0.5,
 		},
-		Logging:       LoggingConfig{Level: "info", Format: "text"},
-		APIKeys:       APIKeysConfig{Mode: "permissive"},
-		Admin:         AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
-		RateLimiting:  RateLimitConfig{Storage: "memory", UseRightmostXFF: true},
+		Logging: LoggingConfig{Level: "info", Format: "text"},
+		APIKeys: APIKeysConfig{Mode: "permissive"},
+		Admin:   AdminConfig{Auth: AdminAuth{Method: "bearer_token"}},
+		RateLimiting: RateLimitConfig{
+			Storage: "memory", UseRightmostXFF: true, FailurePolicy: "local", DefaultOutputTokens: 1024,
+			Redis: RedisConfig{KeyPrefix: "continuum:", Timeout: 50 * time.Millisecond, HeartbeatTTL: 15 * time.Second},
+		},
 		Metrics:       MetricsConfig{Enabled: true, Endpoint: "/metrics", Listener: MetricsOnMain},
 		GlobalPrompts: GlobalPromptsConfig{MergeStrategy: MergePrepend, Separator: "\n\n"},
 	}

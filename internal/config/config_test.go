@@ -378,11 +378,11 @@ func TestOtherWarnings(t *testing.T) {
 }
 
 func TestRouterOnlyKeysWarnEverywhere(t *testing.T) {
-	src := "backends:\n  - name: a\n    url: http://h\n    request: {retry_delay: 1s}\nrate_limiting:\n  limits:\n    per_backend: {requests_per_second: 1}\n"
+	src := "backends:\n  - name: a\n    url: http://h\n    request: {retry_delay: 1s}\nrate_limiting:\n  limits:\n    per_backend: {requests_per_second: 1}\nmetrics: {cardinality_limit: 5}\n"
 	_, warns := parseOK(t, src)
 	want := []string{
 		`config.yaml:4:15: key "backends[0].request.retry_delay" is a continuum-router setting that Continuum does not support yet; ignored`,
-		`config.yaml:7:5: key "rate_limiting.limits.per_backend" is a continuum-router setting that Continuum does not support yet; ignored`,
+		`config.yaml:8:11: key "metrics.cardinality_limit" is a continuum-router setting that Continuum does not support yet; ignored`,
 	}
 	if got := diagStrings(warns); !slices.Equal(got, want) {
 		t.Errorf("\ngot  %q\nwant %q", got, want)
@@ -439,8 +439,16 @@ func TestValueErrors(t *testing.T) {
 		{"metrics listener", "metrics:\n  listener: public\n", `config.yaml:2:13: metrics.listener: unknown metrics listener "public"; valid: main, admin`},
 		{"metrics listener admin without admin listener", "metrics:\n  listener: admin\n", `config.yaml:2:13: metrics.listener: admin needs admin.bind_address: metrics move to the admin API's own listener, and there is none`},
 		{"whitelist", "rate_limiting:\n  whitelist: [10.0.0.0/33]\n", `config.yaml:2:15: rate_limiting.whitelist[0]: invalid IP address or CIDR "10.0.0.0/33"`},
-		{"redis without url", "rate_limiting:\n  storage: redis\n", `config.yaml:2:3: rate_limiting.redis_url: redis_url is required when storage is redis`},
-		{"redis url", "rate_limiting:\n  redis_url: \"http://u:secret@h\"\n", `config.yaml:2:14: rate_limiting.redis_url: invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)`},
+		{"redis without url", "rate_limiting:\n  storage: redis\n", `config.yaml:2:3: rate_limiting.redis.url: url is required when storage is redis`},
+		{"redis url", "rate_limiting:\n  redis_url: \"http://u:secret@h\"\n", `config.yaml:2:14: rate_limiting.redis_url: invalid Redis URL (use redis://[user:password@]host:port[/db], rediss://…, unix:///path, redis+sentinel://…?master_name=… or redis+cluster://…)`},
+		{"redis url in the block", "rate_limiting:\n  redis: {url: \"redis+sentinel://s1:26379\"}\n", `config.yaml:2:16: rate_limiting.redis.url: a Sentinel URL needs master_name=NAME in its query`},
+		{"redis url twice", "rate_limiting:\n  redis_url: redis://a\n  redis: {url: redis://b}\n", `config.yaml:3:16: rate_limiting.redis.url: "redis_url" and "redis.url" are the same setting; keep one`},
+		{"redis timeout", "rate_limiting:\n  redis: {timeout: 0s}\n", `config.yaml:2:20: rate_limiting.redis.timeout: must be positive (got 0s): a slower check is decided by the failure policy`},
+		{"failure policy", "rate_limiting:\n  failure_policy: lokal\n", `config.yaml:2:19: rate_limiting.failure_policy: unknown failure policy "lokal"; did you mean "local"?`},
+		{"failure policy scope", "rate_limiting:\n  failure_policies: {api_keys: deny}\n", `config.yaml:2:32: rate_limiting.failure_policies.api_keys: unknown limit scope "api_keys"; did you mean "api_key"?`},
+		{"failure policy value", "rate_limiting:\n  failure_policies: {model_tokens: block}\n", `config.yaml:2:36: rate_limiting.failure_policies.model_tokens: unknown failure policy "block"; valid: local, deny, allow`},
+		{"per backend name", "rate_limiting:\n  limits:\n    per_backend: {b: {requests_per_second: 1}}\n", `config.yaml:3:22: rate_limiting.limits.per_backend.b: no backend is named "b"; did you mean "a"?`},
+		{"per model tokens", "rate_limiting:\n  limits:\n    per_model: {\"*\": {tokens_per_minute: -1}}\n", `config.yaml:3:22: rate_limiting.limits.per_model["*"]: tokens_per_minute must not be negative (got -1)`},
 		{"cors origin", "server:\n  cors: {allowed_origins: [\"example.com\"]}\n", `config.yaml:2:28: server.cors.allowed_origins[0]: invalid origin "example.com" (use "*" or scheme://host[:port] with scheme http, https, tauri or app)`},
 		{"alias to itself", "model_aliases: {a: a}\n", `config.yaml:1:20: model_aliases.a: alias "a" refers to itself`},
 		{"alias cycle", "model_aliases:\n  b: c\n  c: d\n  d: b\n", `config.yaml:2:6: model_aliases.b: aliases form a cycle: b -> c -> d -> b`},
@@ -1096,6 +1104,7 @@ func TestExample(t *testing.T) {
 		c.Fallbacks, c.Fallback.Chains = nil, nil
 		c.GlobalPrompts.Backends, c.GlobalPrompts.Models = nil, nil
 		c.ModelMetadataFile, c.ModelMetadata = "", nil
+		c.RateLimiting.FailurePolicies, c.RateLimiting.Limits.PerModel, c.RateLimiting.Limits.PerBackend = nil, nil, nil
 		if !reflect.DeepEqual(c, d) {
 			t.Errorf("Example() values differ from Default():\ngot  %+v\nwant %+v", c, d)
 		}
@@ -1140,7 +1149,7 @@ api_keys:
 admin:
   auth: {method: basic, username: root, password: hunter2, token: tok}
 rate_limiting:
-  redis_url: "redis://user:pw@redis:6379/0"
+  redis: {url: "redis://user:pw@redis:6379/0"}
   bypass_keys: [bypass-secret]
 `
 	c, _ := parseOK(t, src)
@@ -1159,7 +1168,7 @@ rate_limiting:
 		{"admin token", r.Admin.Auth.Token, "****"},
 		{"admin password", r.Admin.Auth.Password, "****"},
 		{"admin username kept", r.Admin.Auth.Username, "root"},
-		{"redis password", r.RateLimiting.RedisURL, "redis://user:****@redis:6379/0"},
+		{"redis password", r.RateLimiting.Redis.URL, "redis://user:****@redis:6379/0"},
 		{"bypass key", r.RateLimiting.BypassKeys[0], "****"},
 	}
 	for _, tt := range tests {
@@ -1285,4 +1294,55 @@ func TestSuggest(t *testing.T) {
 			t.Errorf("editDistance(%q, %q): got %d, want %d", tt.a, tt.b, got, tt.want)
 		}
 	}
+}
+
+func TestRateLimitingBlocks(t *testing.T) {
+	t.Run("per_model and per_backend by name", func(t *testing.T) {
+		c, warns := parseOK(t, oneBackend+`rate_limiting:
+  limits:
+    per_model:
+      "*": {requests_per_second: 2}
+      llama: {tokens_per_minute: 6000, token_burst: 1000}
+    per_backend:
+      a: {requests_per_second: 5, burst_capacity: 1}
+`)
+		if len(warns) > 0 {
+			t.Errorf("warnings: %q", diagStrings(warns))
+		}
+		want := map[string]RateSpec{"*": {RequestsPerSecond: 2}, "llama": {TokensPerMinute: 6000, TokenBurst: 1000}}
+		if got := c.RateLimiting.Limits.PerModel; !reflect.DeepEqual(got, want) {
+			t.Errorf("per_model: got %v, want %v", got, want)
+		}
+		if got := c.RateLimiting.Limits.PerBackend["a"]; got != (RateSpec{RequestsPerSecond: 5, BurstCapacity: 1}) {
+			t.Errorf("per_backend.a: got %v", got)
+		}
+	})
+	t.Run("a single spec means every one", func(t *testing.T) {
+		c, _ := parseOK(t, oneBackend+"rate_limiting:\n  limits:\n    per_backend: {requests_per_second: 1}\n")
+		if got := c.RateLimiting.Limits.PerBackend; !reflect.DeepEqual(got, map[string]RateSpec{"*": {RequestsPerSecond: 1}}) {
+			t.Errorf("per_backend: got %v, want every backend at 1/s", got)
+		}
+	})
+	t.Run("redis_url is redis.url", func(t *testing.T) {
+		c, _ := parseOK(t, oneBackend+"rate_limiting:\n  storage: redis\n  redis_url: redis://r:6379/1\n")
+		if got := c.RateLimiting.Redis.URL; got != "redis://r:6379/1" {
+			t.Errorf("redis.url: got %q", got)
+		}
+	})
+	t.Run("the redis block", func(t *testing.T) {
+		c, _ := parseOK(t, oneBackend+`rate_limiting:
+  storage: redis
+  redis: {url: "redis+cluster://n1:6379?addr=n2:6379", key_prefix: "x:", timeout: 20ms, pool_size: 7, heartbeat_ttl: 3s}
+  failure_policy: deny
+  failure_policies: {api_key_tokens: allow}
+  replica_id: pod-1
+`)
+		r := c.RateLimiting
+		if r.Redis != (RedisConfig{URL: "redis+cluster://n1:6379?addr=n2:6379", KeyPrefix: "x:", Timeout: 20 * time.Millisecond, PoolSize: 7, HeartbeatTTL: 3 * time.Second}) {
+			t.Errorf("redis: got %+v", r.Redis)
+		}
+		if r.FailurePolicy != "deny" || r.FailurePolicies["api_key_tokens"] != "allow" || r.ReplicaID != "pod-1" {
+			t.Errorf("policies: got %q %v %q", r.FailurePolicy, r.FailurePolicies, r.ReplicaID)
+		}
+	})
 }

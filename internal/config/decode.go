@@ -309,10 +309,26 @@ func (d *decoder) keyRate(dst *RateSpec) decodeFunc {
 	}
 }
 
+// rateSpecKeys are the keys of a RateSpec.
+var rateSpecKeys = []string{"requests_per_second", "burst_capacity", "tokens_per_minute", "token_burst"}
+
+// isRateSpec reports whether a mapping's keys are all RateSpec keys (and
+// there is one at least).
+func isRateSpec(es []entry) bool {
+	for _, e := range es {
+		if !slices.Contains(rateSpecKeys, e.key) {
+			return false
+		}
+	}
+	return len(es) > 0
+}
+
 func (d *decoder) rateSpec(n *yaml.Node, path string, r *RateSpec) {
 	d.mapping(n, path, "rate_spec", fields{
 		"requests_per_second": d.float(&r.RequestsPerSecond),
 		"burst_capacity":      d.integer(&r.BurstCapacity),
+		"tokens_per_minute":   d.float(&r.TokensPerMinute),
+		"token_burst":         d.integer(&r.TokenBurst),
 	})
 }
 
@@ -334,15 +350,77 @@ func (d *decoder) rateLimiting(n *yaml.Node, path string, r *RateLimitConfig) {
 	spec := func(dst *RateSpec) decodeFunc {
 		return func(n *yaml.Node, p string) { d.rateSpec(n, p, dst) }
 	}
+	// specs decodes per_model and per_backend: a mapping of names ("*" for
+	// every other one) to specs, or a single spec, which applies to each.
+	specs := func(dst *map[string]RateSpec) decodeFunc {
+		return func(n *yaml.Node, p string) {
+			if isNull(n) {
+				return
+			}
+			if n.Kind != yaml.MappingNode {
+				d.errorf(n, p, "expected a mapping, got %s", kindName(n))
+				return
+			}
+			if isRateSpec(d.entries(n, p)) {
+				var s RateSpec
+				d.rateSpec(n, p, &s)
+				d.src.rename[pathKey(p, "*")] = p
+				*dst = map[string]RateSpec{"*": s}
+				return
+			}
+			out := map[string]RateSpec{}
+			for _, e := range d.entries(n, p) {
+				ep := pathKey(p, e.key)
+				d.record(ep, e.value)
+				var s RateSpec
+				d.rateSpec(e.value, ep, &s)
+				out[e.key] = s
+			}
+			*dst = out
+		}
+	}
+	// redis_url is the old spelling of redis.url.
+	url := ""
+	redis := func(n *yaml.Node, p string) {
+		d.mapping(n, p, "rate_limiting.redis", fields{
+			"url": func(n *yaml.Node, p string) {
+				if url != "" {
+					d.errorf(n, p, "%q and %q are the same setting; keep one", url, "redis.url")
+					return
+				}
+				url = "redis.url"
+				d.str(&r.Redis.URL)(n, p)
+			},
+			"key_prefix":    d.str(&r.Redis.KeyPrefix),
+			"timeout":       d.duration(&r.Redis.Timeout),
+			"pool_size":     d.integer(&r.Redis.PoolSize),
+			"heartbeat_ttl": d.duration(&r.Redis.HeartbeatTTL),
+		})
+	}
 	d.mapping(n, path, "rate_limiting", fields{
-		"enabled":   d.boolean(&r.Enabled),
-		"storage":   d.normalized(&r.Storage, lower),
-		"redis_url": d.str(&r.RedisURL),
+		"enabled": d.boolean(&r.Enabled),
+		"storage": d.normalized(&r.Storage, lower),
+		"redis":   redis,
+		"redis_url": func(n *yaml.Node, p string) {
+			if url != "" {
+				d.errorf(n, p, "%q and %q are the same setting; keep one", url, "redis_url")
+				return
+			}
+			url = "redis_url"
+			d.src.rename[path+".redis.url"] = p
+			d.str(&r.Redis.URL)(n, p)
+		},
+		"failure_policy":        d.normalized(&r.FailurePolicy, lower),
+		"failure_policies":      d.stringMap(&r.FailurePolicies),
+		"replica_id":            d.str(&r.ReplicaID),
+		"default_output_tokens": d.integer(&r.DefaultOutputTokens),
 		"limits": func(n *yaml.Node, p string) {
 			d.mapping(n, p, "rate_limiting.limits", fields{
 				"per_api_key": spec(&r.Limits.PerAPIKey),
 				"per_client":  spec(&r.Limits.PerClient),
 				"global":      spec(&r.Limits.Global),
+				"per_model":   specs(&r.Limits.PerModel),
+				"per_backend": specs(&r.Limits.PerBackend),
 			})
 		},
 		"whitelist":         d.strings(&r.Whitelist),

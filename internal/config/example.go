@@ -216,7 +216,8 @@ api_keys:
       organization_id: ""
       scopes: [read, write]             # read | write | files | admin
       # Requests per minute (N/60 per second, bursts of N), or
-      # { requests_per_second: 1, burst_capacity: 10 }. 0: no per-key limit.
+      # { requests_per_second: 1, burst_capacity: 10, tokens_per_minute: 0,
+      # token_burst: 0 }. 0: rate_limiting.limits.per_api_key applies.
       rate_limit: 0
       enabled: false                    # default true; this sample stays off until it has a key
       expires_at: ""                    # RFC 3339, e.g. 2026-12-31T23:59:59Z; empty: never
@@ -234,12 +235,40 @@ admin:
 
 rate_limiting:
   enabled: false
-  storage: memory                       # memory | redis (redis: not implemented yet)
-  redis_url: ""                         # redis://[user:password@]host:port[/db]
-  limits:                               # requests_per_second 0: no limit at that level
-    per_api_key: { requests_per_second: 0, burst_capacity: 0 }
-    per_client: { requests_per_second: 0, burst_capacity: 0 }
-    global: { requests_per_second: 0, burst_capacity: 0 }
+  # memory: buckets in this process (N replicas admit N times the limits).
+  # redis: buckets shared by every replica, exact across them; provider 429
+  # cooldowns and configuration reloads are shared through it too.
+  storage: memory
+  redis:
+    # redis://[user:password@]host:port[/db], rediss://… (TLS),
+    # unix:///path/redis.sock, redis+sentinel://host:26379?master_name=NAME,
+    # redis+cluster://host:6379?addr=host2:6379. (redis_url: the old spelling.)
+    url: ""
+    key_prefix: "continuum:"            # starts every key Continuum writes
+    timeout: 50ms                       # per check; then the failure policy decides (must be positive)
+    pool_size: 0                        # connections per Redis node; 0: 10 per CPU
+    heartbeat_ttl: 15s                  # a replica counts as alive this long after its heartbeat
+  # While Redis cannot decide (down, slower than timeout, breaker open):
+  # local (each replica limits at rate/N, N the live replicas), deny (503)
+  # or allow (no limit).
+  failure_policy: local
+  failure_policies: {}                  # per scope: global, api_key, client, model, backend, or <scope>_tokens
+  replica_id: ""                        # empty: $POD_NAME, else host name and process id
+  default_output_tokens: 1024           # reserved by token limits when a request sets no max_tokens; 0: the prompt only
+  # requests_per_second 0: no request limit at that level; tokens_per_minute
+  # 0: no token limit. burst_capacity 0: ceil(requests_per_second);
+  # token_burst 0: tokens_per_minute. N per minute with burst B admits up to
+  # B + N in any one minute.
+  limits:
+    per_api_key: { requests_per_second: 0, burst_capacity: 0, tokens_per_minute: 0, token_burst: 0 }
+    per_client: { requests_per_second: 0, burst_capacity: 0, tokens_per_minute: 0, token_burst: 0 }
+    global: { requests_per_second: 0, burst_capacity: 0, tokens_per_minute: 0, token_burst: 0 }
+    # Per model (after model_aliases) and per backend, by name; "*" gives
+    # every other model (backend) a bucket of its own. A single spec
+    # without names means "*". A backend over its limit is skipped like
+    # one resting after a 429.
+    per_model: {}                       # e.g. { "*": { tokens_per_minute: 100000 } }
+    per_backend: {}                     # e.g. { vllm-a: { requests_per_second: 20 } }
   whitelist: []                         # client IPs or CIDRs never limited
   bypass_keys: []                       # API keys never limited
   trusted_proxies: []                   # proxies (IPs or CIDRs) whose X-Forwarded-For is believed
@@ -285,5 +314,5 @@ model_metadata_file: ""
 # warning): files, tracing, timeouts, webui, acp, guardrails,
 # metrics.persistence, request.retry_delay, fallback.fallback_policy,
 # fallback.model_settings, metrics.cardinality_limit, metrics.optional_metrics,
-# admin.stats, rate_limiting.limits.per_backend, rate_limiting.limits.per_model.
+# admin.stats.
 `

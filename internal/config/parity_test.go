@@ -26,7 +26,6 @@ func TestContinuumRouterCorpus(t *testing.T) {
 		"guardrails-disabled.yaml": {"guardrails"},
 		"webui.yaml":               {"webui"},
 		"webui-disabled.yaml":      {"webui"},
-		"rate-limiting-basic.yaml": {"rate_limiting.limits.per_backend"},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "continuum-router", "*.yaml"))
 	if err != nil || len(files) < 20 {

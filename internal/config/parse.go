@@ -45,10 +45,11 @@ func Load(path string) (*Config, []Diagnostic, error) {
 	return LoadData(path, data)
 }
 
-// LoadData is Load with the file's content given: data is parsed as if it
-// were the file at path (diagnostics name path, and api_keys_file and
-// model_metadata_file are read relative to its directory), so that a new
-// version can be checked before it is written.
+// LoadData is Load with the file's content already read: data stands for the
+// file at path (a new version to check before it is written, or a
+// configuration another replica published), so diagnostics name path and
+// api_keys_file, model_metadata_file and prompt files are read relative to
+// its directory.
 func LoadData(path string, data []byte) (*Config, []Diagnostic, error) {
 	d := newDecoder(path, os.LookupEnv)
 	c := d.parse(data)

@@ -29,7 +29,7 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Admin.Auth.Token = redact(r.Admin.Auth.Token)
 	r.Admin.Auth.Password = redact(r.Admin.Auth.Password)
-	r.RateLimiting.RedisURL = redactURL(r.RateLimiting.RedisURL)
+	r.RateLimiting.Redis.URL = redactURL(r.RateLimiting.Redis.URL)
 	return r
 }
 
@@ -104,6 +104,9 @@ func (c *Config) clone() *Config {
 	r.GlobalPrompts.Backends = maps.Clone(c.GlobalPrompts.Backends)
 	r.GlobalPrompts.Models = maps.Clone(c.GlobalPrompts.Models)
 	r.GlobalPrompts.Files = slices.Clone(c.GlobalPrompts.Files)
+	r.RateLimiting.FailurePolicies = maps.Clone(c.RateLimiting.FailurePolicies)
+	r.RateLimiting.Limits.PerModel = maps.Clone(c.RateLimiting.Limits.PerModel)
+	r.RateLimiting.Limits.PerBackend = maps.Clone(c.RateLimiting.Limits.PerBackend)
 	return &r
 }
 

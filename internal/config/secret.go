@@ -28,7 +28,7 @@ var secretPrefixes = []string{
 // limit bypass keys and the Redis URL. (Backend URLs may hold a password
 // too; they are shown through maskURL.)
 func secretPath(path string) bool {
-	if strings.HasPrefix(path, "rate_limiting.bypass_keys") {
+	if strings.HasPrefix(path, "rate_limiting.bypass_keys") || path == "rate_limiting.redis.url" {
 		return true
 	}
 	last := path

@@ -13,11 +13,10 @@ var routerOnly = map[string][]string{
 	"": {
 		"files", "tracing", "timeouts", "webui", "acp", "guardrails",
 	},
-	"request":              {"retry_delay"},
-	"fallback":             {"fallback_policy", "model_settings"},
-	"metrics":              {"cardinality_limit", "optional_metrics", "persistence"},
-	"admin":                {"stats"},
-	"rate_limiting.limits": {"per_backend", "per_model"},
+	"request":  {"retry_delay"},
+	"fallback": {"fallback_policy", "model_settings"},
+	"metrics":  {"cardinality_limit", "optional_metrics", "persistence"},
+	"admin":    {"stats"},
 }
 
 // isRouterOnly reports whether key, found in block, is a continuum-router

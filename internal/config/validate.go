@@ -567,6 +567,12 @@ func (v *validator) rate(path string, r RateSpec) {
 	if r.BurstCapacity < 0 {
 		v.errorf(path, "burst_capacity must not be negative (got %d)", r.BurstCapacity)
 	}
+	if r.TokensPerMinute < 0 {
+		v.errorf(path, "tokens_per_minute must not be negative (got %g)", r.TokensPerMinute)
+	}
+	if r.TokenBurst < 0 {
+		v.errorf(path, "token_burst must not be negative (got %d)", r.TokenBurst)
+	}
 }
 
 func (v *validator) admin() {
@@ -617,18 +623,71 @@ func (v *validator) rateLimiting() {
 	storage := strings.ToLower(r.Storage)
 	v.enum("rate_limiting.storage", storage, "rate limit storage", storages)
 	switch {
-	case r.RedisURL != "":
-		u, err := url.Parse(r.RedisURL)
-		if err != nil || !slices.Contains(redisSchemes, u.Scheme) || u.Host == "" {
+	case r.Redis.URL != "":
+		u, err := url.Parse(r.Redis.URL)
+		scheme := ""
+		if err == nil {
+			scheme = u.Scheme
+		}
+		switch {
+		case err != nil || !slices.Contains(redisSchemes, scheme):
 			// The URL may hold a password: do not print it.
-			v.errorf("rate_limiting.redis_url", "invalid Redis URL (use redis://[user:password@]host:port[/db] or rediss://…)")
+			v.errorf("rate_limiting.redis.url", "invalid Redis URL (use redis://[user:password@]host:port[/db], rediss://…, unix:///path, redis+sentinel://…?master_name=… or redis+cluster://…)")
+		case scheme == "unix" && u.Path == "":
+			v.errorf("rate_limiting.redis.url", "invalid Redis URL: the unix socket path is empty")
+		case scheme != "unix" && u.Host == "":
+			v.errorf("rate_limiting.redis.url", "invalid Redis URL: the host is empty")
+		case strings.HasSuffix(scheme, "+sentinel") && u.Query().Get("master_name") == "":
+			v.errorf("rate_limiting.redis.url", "a Sentinel URL needs master_name=NAME in its query")
 		}
 	case storage == "redis":
-		v.errorf("rate_limiting.redis_url", "redis_url is required when storage is redis")
+		v.errorf("rate_limiting.redis.url", "url is required when storage is redis")
+	}
+	if r.Redis.Timeout <= 0 {
+		v.errorf("rate_limiting.redis.timeout", "must be positive (got %s): a slower check is decided by the failure policy", r.Redis.Timeout)
+	}
+	if r.Redis.HeartbeatTTL <= 0 {
+		v.errorf("rate_limiting.redis.heartbeat_ttl", "must be positive (got %s)", r.Redis.HeartbeatTTL)
+	}
+	if r.Redis.PoolSize < 0 {
+		v.errorf("rate_limiting.redis.pool_size", "must not be negative (got %d)", r.Redis.PoolSize)
+	}
+	if r.DefaultOutputTokens < 0 {
+		v.errorf("rate_limiting.default_output_tokens", "must not be negative (got %d)", r.DefaultOutputTokens)
+	}
+	if strings.ContainsAny(r.ReplicaID, "{} \t\n") {
+		v.errorf("rate_limiting.replica_id", "must not contain braces or white space (got %s)", quote(r.ReplicaID))
+	}
+	v.enum("rate_limiting.failure_policy", strings.ToLower(r.FailurePolicy), "failure policy", failurePolicies)
+	for _, scope := range sortedKeys(r.FailurePolicies) {
+		p := pathKey("rate_limiting.failure_policies", scope)
+		if !slices.Contains(limitScopes, scope) {
+			v.errorf(p, "unknown limit scope %s%s", quote(scope), didYouMean(scope, limitScopes))
+			continue
+		}
+		v.enum(p, strings.ToLower(r.FailurePolicies[scope]), "failure policy", failurePolicies)
 	}
 	v.rate("rate_limiting.limits.per_api_key", r.Limits.PerAPIKey)
 	v.rate("rate_limiting.limits.per_client", r.Limits.PerClient)
 	v.rate("rate_limiting.limits.global", r.Limits.Global)
+	for _, m := range sortedKeys(r.Limits.PerModel) {
+		p := pathKey("rate_limiting.limits.per_model", m)
+		if m == "" {
+			v.errorf(p, "the model name is empty (use \"*\" for every model)")
+		}
+		v.rate(p, r.Limits.PerModel[m])
+	}
+	var names []string
+	for _, b := range v.c.Backends {
+		names = append(names, b.Name)
+	}
+	for _, b := range sortedKeys(r.Limits.PerBackend) {
+		p := pathKey("rate_limiting.limits.per_backend", b)
+		if b != "*" && !slices.Contains(names, b) {
+			v.errorf(p, "no backend is named %s%s", quote(b), didYouMean(b, names))
+		}
+		v.rate(p, r.Limits.PerBackend[b])
+	}
 	for i, s := range r.Whitelist {
 		if !checkIPOrCIDR(s) {
 			v.errorf(pathIndex("rate_limiting.whitelist", i), "invalid IP address or CIDR %s", quote(s))

@@ -209,8 +209,14 @@ var (
 	storages     = []string{"memory", "redis"}
 	backoffKinds = []string{"constant", "exponential", "equal_jitter", "full_jitter"}
 	apiKeyScopes = []string{"read", "write", "files", "admin"}
-	redisSchemes = []string{"redis", "rediss"}
-	httpSchemes  = []string{"http", "https"}
+	redisSchemes = []string{"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+	// failurePolicies are the values of rate_limiting.failure_policy.
+	failurePolicies = []string{"local", "deny", "allow"}
+	// limitScopes are the keys of rate_limiting.failure_policies: the
+	// scope of each kind of limit.
+	limitScopes = []string{"global", "api_key", "client", "model", "backend",
+		"global_tokens", "api_key_tokens", "client_tokens", "model_tokens", "backend_tokens"}
+	httpSchemes = []string{"http", "https"}
 	// originSchemes are the schemes a CORS origin may have: the web's, and
 	// those of desktop shells embedding a web view (Tauri, Electron's app://).
 	originSchemes = []string{"http", "https", "tauri", "app"}

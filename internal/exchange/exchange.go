@@ -107,9 +107,52 @@ type Call struct {
 	// ResponseHeader collects fields the stages add to the answer, whatever
 	// it is (the rate-limit headers, for example).
 	ResponseHeader []Field
+	// Charge is what the call's token limits reserved at admission; nil
+	// when no token limit applies. The proxy settles it when the call ends:
+	// reconciled to the usage the backend reported, refunded when no
+	// backend answered.
+	Charge Charge
+	// Estimate is admission's estimate of the call's tokens; zero when no
+	// token limit needed one.
+	Estimate Estimate
 	// Record collects what happened, for logs and metrics. Never nil.
 	Record *Record
 }
+
+// Charge is a reservation of tokens against the call's token limits,
+// settled once when the call ends. The application implements it over its
+// rate-limit store, so that the proxy needs no limit package. Its methods
+// may make one round trip to the store (bounded by the store's deadline)
+// and are safe for concurrent use.
+type Charge interface {
+	// Reserved returns the tokens reserved so far: the estimate plus the
+	// granted top-ups.
+	Reserved() int64
+	// TopUp reserves n more tokens for a stream that outgrew its
+	// reservation, and reports whether they were granted. A refused top-up
+	// changes nothing: the stream goes on and Reconcile charges the
+	// overrun as debt.
+	TopUp(n int64) bool
+	// Reconcile settles the reservation to the tokens used: it refunds the
+	// rest, or charges the overrun as debt. Only the first Reconcile or
+	// Refund acts.
+	Reconcile(used int64)
+	// Refund returns every reserved token: the call failed before any
+	// token was produced. Request limits still count the call.
+	Refund()
+}
+
+// Estimate is an estimate of a call's tokens before it is sent.
+type Estimate struct {
+	// Prompt is the estimated prompt (input) tokens.
+	Prompt int64
+	// Output is the most output tokens the call may produce (its max_tokens,
+	// or a default when it sets none).
+	Output int64
+}
+
+// Total returns Prompt + Output.
+func (e Estimate) Total() int64 { return e.Prompt + e.Output }
 
 // HeaderReader reads request header fields: Peek returns a field's value,
 // nil when absent. *fasthttp.RequestHeader implements it.

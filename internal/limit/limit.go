@@ -14,7 +14,9 @@
 // request, shared by every replica). Resilient adds a breaker and a failure
 // policy per scope for Redis outages, and Reserve/Reservation account token
 // limits by reserving an estimate and reconciling it to the usage. See
-// docs/scaleout.md.
+// docs/scaleout.md. The router takes every limit from a Store (MemoryStore,
+// or Resilient around RedisStore); Limiter is the fixed-level in-memory
+// limiter it used before, kept for callers that need no more.
 package limit
 
 import (

@@ -95,7 +95,8 @@ func (m *Metrics) ObserveReload(result string) {
 }
 
 // ObserveRateLimited records a request refused by a rate limit of scope
-// ("global", "api_key" or "client") in continuum_rate_limited_total{scope}.
+// ("global", "api_key", "client", "model", or one of those followed by
+// "_tokens" for a token limit) in continuum_rate_limited_total{scope}.
 func (m *Metrics) ObserveRateLimited(scope string) {
 	if m == nil {
 		return

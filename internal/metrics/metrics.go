@@ -101,6 +101,7 @@ type Metrics struct {
 	cacheRequests *prometheus.CounterVec
 
 	buildInfo     prometheus.Gauge
+	limits        *limitMetrics
 	backendGauges *backendCollector
 	keys          *keyUsage
 
@@ -265,7 +266,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "rate_limited_total",
-		Help:      `Requests refused with 429 by Continuum's own rate limits, by scope ("global", "api_key", "client").`,
+		Help:      `Requests refused with 429 by Continuum's own rate limits, by scope ("global", "api_key", "client", "model"; "global_tokens", "api_key_tokens", "client_tokens", "model_tokens" for token limits).`,
 	}, []string{"scope"})
 	m.loadShed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace,
@@ -297,6 +298,7 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	m.buildInfo.Set(1)
+	m.limits = newLimitMetrics(fixed)
 	m.backendGauges = newBackendCollector()
 	m.keys = newKeyUsage(opts.MaxLabelValues)
 
@@ -338,6 +340,7 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_api_key_tokens_total", m.keys.tokens},
 		{"the backend gauges", m.backendGauges},
 	}
+	own = append(own, m.limits.collectors()...)
 	var done []prometheus.Collector
 	undo := func() {
 		for _, c := range done {

@@ -31,11 +31,17 @@ var allNames = []string{
 	"continuum_circuit_breaker_rejections_total",
 	"continuum_circuit_breaker_state",
 	"continuum_circuit_breaker_transitions_total",
+	"continuum_cluster_replicas",
 	"continuum_config_last_reload_success_timestamp_seconds",
 	"continuum_config_reloads_total",
+	"continuum_config_version_info",
 	"continuum_load_shed_total",
 	"continuum_overhead_seconds",
 	"continuum_panics_total",
+	"continuum_rate_limit_check_seconds",
+	"continuum_rate_limit_decisions_total",
+	"continuum_rate_limit_store_breaker_state",
+	"continuum_rate_limit_store_errors_total",
 	"continuum_rate_limited_total",
 	"continuum_request_duration_seconds",
 	"continuum_requests_total",
@@ -67,6 +73,12 @@ func exerciseAll(m *Metrics) {
 	m.ObserveAuthFailure("invalid")
 	m.ObservePanic()
 	m.ObserveCache("hit")
+	m.ObserveLimitDecision("redis", true)
+	m.ObserveLimitStoreError()
+	m.SetLimitStoreBreaker("open")
+	m.ObserveLimitCheck(0.0001)
+	m.SetReplicaSource(func() int { return 3 })
+	m.SetConfigVersion("0123456789ab")
 	m.SetBackendSource(func() []BackendStat {
 		return []BackendStat{{Name: "vllm-a", Up: true, Health: "ready", Breaker: "closed", InFlight: 2, ErrorRate: 0.1}}
 	})
@@ -85,10 +97,14 @@ func TestNewExportsUnlabelledMetricsAtOnce(t *testing.T) {
 	_, reg := newTestMetrics(t, Options{})
 	want := []string{
 		"continuum_build_info",
+		"continuum_cluster_replicas",
 		"continuum_config_last_reload_success_timestamp_seconds",
 		"continuum_load_shed_total",
 		"continuum_overhead_seconds",
 		"continuum_panics_total",
+		"continuum_rate_limit_check_seconds",
+		"continuum_rate_limit_store_breaker_state",
+		"continuum_rate_limit_store_errors_total",
 		"continuum_retry_budget_exhausted_total",
 	}
 	if got := continuumNames(t, reg); !slices.Equal(got, want) {

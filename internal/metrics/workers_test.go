@@ -116,7 +116,8 @@ func TestMergeWorkers(t *testing.T) {
 			perWorker := strings.HasPrefix(f.GetName(), "go_") || strings.HasPrefix(f.GetName(), "process_")
 			switch f.GetName() {
 			case "continuum_backend_up", "continuum_backend_health", "continuum_circuit_breaker_state",
-				"continuum_backend_error_rate", "continuum_backend_drained", "continuum_config_last_reload_success_timestamp_seconds":
+				"continuum_backend_error_rate", "continuum_backend_drained", "continuum_config_last_reload_success_timestamp_seconds",
+				"continuum_cluster_replicas", "continuum_rate_limit_store_breaker_state", "continuum_config_version_info":
 				perWorker = true
 			}
 			for _, m := range f.Metric {

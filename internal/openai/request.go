@@ -200,3 +200,71 @@ func (f Fields) RewriteModel(body []byte, model string) []byte {
 	out = append(out, q...)
 	return append(out, body[f.modelEnd:]...)
 }
+
+// includeUsage is the stream_options member that asks for usage.
+var includeUsage = []string{"include_usage"}
+
+// WithIncludeUsage returns a copy of a streaming request body that asks for
+// the usage chunk (stream_options.include_usage: true), for a router that
+// must count a stream's tokens when its client did not ask for them. The
+// other members are kept as they are. It returns body itself and false when
+// body already asks for usage or is not a valid JSON object.
+func WithIncludeUsage(body []byte) ([]byte, bool) {
+	optStart, optEnd := -1, -1
+	if err := Members(body, func(m Member) bool {
+		if i, _ := m.MatchKey(routingKeys[keyStreamOptions : keyStreamOptions+1]); i == 0 {
+			optStart, optEnd = m.Start, m.End
+		}
+		return true
+	}); err != nil {
+		return body, false
+	}
+	splice := func(start, end int, insert string) []byte {
+		out := make([]byte, 0, len(body)-(end-start)+len(insert))
+		out = append(append(out, body[:start]...), insert...)
+		return append(out, body[end:]...)
+	}
+	if optStart < 0 {
+		end := bytes.LastIndexByte(body, '}')
+		sep := ","
+		if len(bytes.TrimSpace(body[:end])) == 1 { // "{"
+			sep = ""
+		}
+		return splice(end, end, sep+`"stream_options":{"include_usage":true}`), true
+	}
+	opts := body[optStart:optEnd]
+	if len(opts) == 0 || opts[0] != '{' {
+		return splice(optStart, optEnd, `{"include_usage":true}`), true
+	}
+	valStart, valEnd, empty := -1, -1, true
+	_ = Members(opts, func(m Member) bool {
+		empty = false
+		if i, _ := m.MatchKey(includeUsage); i == 0 {
+			valStart, valEnd = optStart+m.Start, optStart+m.End
+		}
+		return true
+	})
+	switch {
+	case valStart >= 0 && string(body[valStart:valEnd]) == "true":
+		return body, false
+	case valStart >= 0:
+		return splice(valStart, valEnd, "true"), true
+	case empty:
+		return splice(optStart, optEnd, `{"include_usage":true}`), true
+	}
+	return splice(optStart+1, optStart+1, `"include_usage":true,`), true
+}
+
+// usageOnly marks the chunk that include_usage adds after the last choice:
+// its choices are empty and its usage is set.
+var usageOnly = []byte(`"choices":[]`)
+
+// UsageOnlyChunk reports whether a stream chunk is the usage chunk that
+// stream_options.include_usage adds: no choices, a usage object.
+func UsageOnlyChunk(data []byte) bool {
+	if !bytes.Contains(data, usageOnly) {
+		return false
+	}
+	_, ok := ParseUsage(data)
+	return ok
+}

@@ -43,9 +43,6 @@ type Reader struct {
 	max  int   // size limit of one event
 	err  error // sticky read error, reported once the buffer is drained
 	data []byte
-	// found is the end of the next event once findEnd has found it (0
-	// before), so that Ready and Next agree on where it ends.
-	found int
 }
 
 // NewReader returns a Reader on rd that rejects events larger than max
@@ -59,7 +56,7 @@ func NewReader(rd io.Reader, max int) *Reader {
 
 // Reset makes the Reader read from rd, keeping its buffer.
 func (r *Reader) Reset(rd io.Reader) {
-	r.rd, r.r, r.w, r.scan, r.seen, r.err, r.found = rd, 0, 0, 0, false, nil, 0
+	r.rd, r.r, r.w, r.scan, r.seen, r.err = rd, 0, 0, 0, false, nil
 }
 
 // Ready reports whether a complete event is already buffered, so that Next
@@ -122,9 +119,6 @@ func (r *Reader) fill() {
 // findEnd returns the absolute offset just past the blank line that ends the
 // next event, or -1 if no complete event is buffered.
 func (r *Reader) findEnd() int {
-	if r.found > 0 {
-		return r.found
-	}
 	b := r.buf[:r.w]
 	p := r.r + r.scan
 	for p < len(b) {
@@ -143,15 +137,16 @@ func (r *Reader) findEnd() int {
 			}
 		}
 		blank := lineEnd == p
+		if blank && r.seen {
+			// Stay on the blank line: a second call (Ready, then Next)
+			// finds the same end instead of scanning into the next event.
+			r.scan = lineEnd - r.r
+			return next
+		}
 		p = next
 		r.scan = p - r.r
 		if !blank {
 			r.seen = true
-			continue
-		}
-		if r.seen {
-			r.found = p
-			return p
 		}
 	}
 	return -1
@@ -209,7 +204,6 @@ func (r *Reader) take(end int) Event {
 	r.r = end
 	r.scan = 0
 	r.seen = false
-	r.found = 0
 	return ev
 }
 

@@ -179,25 +179,26 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Ready must not move the reader: after it found the next event's end, Next
-// returns that event alone (a relay asks Ready between events to batch its
-// writes; a merged event would hide [DONE] and break translated streams).
+// TestReaderReadyThenNext: Ready looks for a complete event without
+// consuming it; the Next that follows returns that event alone, not merged
+// with the one after it.
 func TestReaderReadyThenNext(t *testing.T) {
-	in := "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: {\"c\":3}\n\ndata: [DONE]\n\n"
-	r := NewReader(strings.NewReader(in), 0)
-	var got []string
-	for {
-		ev, err := r.Next()
-		if err != nil {
-			break
+	for _, sep := range []string{"\n", "\r\n", "\r"} {
+		s := "data: a" + sep + sep + "data: b" + sep + sep + ": keep-alive" + sep + sep + "data: c" + sep + sep
+		r := NewReader(io.NopCloser(strings.NewReader(s)), 0)
+		var got []string
+		for {
+			for range 3 {
+				r.Ready()
+			}
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			got = append(got, string(ev.Data))
 		}
-		got = append(got, string(ev.Data))
-		for range 2 {
-			r.Ready()
+		if want := []string{"a", "b", "", "c"}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("separator %q: got events %q, want %q", sep, got, want)
 		}
-	}
-	want := []string{`{"a":1}`, `{"b":2}`, `{"c":3}`, `[DONE]`}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("events: got %q, want %q", got, want)
 	}
 }

@@ -97,6 +97,9 @@ type attempt struct {
 	// common case, kept here to save an allocation.
 	rl     relay
 	openai passOpenAI
+	// charge is the token reservation on this attempt's backend (nil when
+	// it has no token limit): refunded when the attempt fails.
+	charge exchange.Charge
 }
 
 func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) (*exchange.Response, *failure) {
@@ -111,6 +114,7 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	}
 	f.attempts++
 	a.f, a.t, a.permit, a.start = f, t, permit, f.p.clk.Now()
+	a.charge, f.charge = f.charge, nil
 	a.rl = &a.openai // until the plan says otherwise
 	a.ctx, a.cancel = context.WithCancelCause(f.parent)
 	t.Backend.State.Acquire()
@@ -305,6 +309,7 @@ func (a *attempt) readWhole(resp *upstream.Response) (*exchange.Response, *failu
 	}
 	a.t.Backend.State.ObserveLatency(a.f.p.clk.Now().Sub(a.start))
 	a.permit.Commit()
+	a.f.committed, a.f.charge = true, a.charge
 	a.end(resilience.Success, "")
 	return &exchange.Response{Status: resp.Status, Header: a.answerHeaders(resp.Header, false), Body: body, Backend: a.t.Backend.Name}, nil
 }
@@ -331,7 +336,7 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 			// A busy backend (Anthropic's overloaded_error): rest it and
 			// fail over at once, as after a 429.
 			resp.Body.Close()
-			a.t.Backend.State.CoolDown(a.f.p.clk.Now().Add(a.f.snap.opts.DefaultCooldown))
+			a.coolDown(a.f.p.clk.Now().Add(a.f.snap.opts.DefaultCooldown))
 			return nil, a.fail(&failure{kind: "stream_overloaded", detail: "backend sent an error event: " + sig.message,
 				message: "the backend is overloaded", status: 503, immediate: true, capacity: true, outcome: resilience.Capacity,
 				passOn: a.streamErrorAnswer(sig)})
@@ -351,10 +356,14 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 		a.f.rec.TTFT = now.Sub(a.f.start)
 		a.t.Backend.State.ObserveLatency(now.Sub(a.start))
 		a.permit.Commit()
+		a.f.committed, a.f.charge = true, a.charge
 		if sig.usage.ok {
 			a.f.rec.Prompt, a.f.rec.Completion, a.f.rec.HasUsage = sig.usage.prompt, sig.usage.completion, true
 		}
-		s := &stream{a: a, rl: a.rl, body: resp.Body, r: r, held: held}
+		s := &stream{a: a, rl: a.rl, body: resp.Body, r: r, held: held, streamed: 1}
+		if c := a.f.req.Charge; c != nil {
+			s.reserved = c.Reserved()
+		}
 		return &exchange.Response{Status: resp.Status, Header: a.answerHeaders(resp.Header, true), Stream: s, Backend: a.t.Backend.Name}, nil
 	}
 }
@@ -419,7 +428,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 		if !raOK {
 			ra = a.f.snap.opts.DefaultCooldown
 		}
-		a.t.Backend.State.CoolDown(now.Add(ra))
+		a.coolDown(now.Add(ra))
 		fl.immediate, fl.capacity = true, true
 	case resilience.Ignored:
 		fl.final = true
@@ -431,8 +440,21 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 	return fl
 }
 
+// coolDown rests the attempt's backend until the given time, on every
+// replica when cooldowns are shared.
+func (a *attempt) coolDown(until time.Time) {
+	a.t.Backend.State.CoolDown(until)
+	if c := a.f.snap.opts.Cooldowns; c != nil {
+		c.Set(a.t.Backend.Name, until)
+	}
+}
+
 // fail ends the attempt with a failure and returns it.
 func (a *attempt) fail(fl *failure) *failure {
+	if a.charge != nil { // nothing reached the client: the backend's tokens go back
+		a.charge.Refund()
+		a.charge = nil
+	}
 	if fl.passOn == nil && !fl.stale { // a transport or stream failure
 		fl.outcome = resilience.Failure
 		if fl.final { // the client left or the request's own time ran out

@@ -63,6 +63,30 @@ type Observer interface {
 	BudgetExhausted()
 }
 
+// BackendLimit admits attempts to one backend: its own rate limits
+// (rate_limiting.limits.per_backend). The application implements it over
+// its rate-limit store, so that the proxy needs no limit package.
+type BackendLimit interface {
+	// Take charges one attempt of c on the backend. When the backend is over
+	// its limit it returns ok false, charging nothing, and how long until
+	// it may take the attempt. Otherwise charge, when not nil, holds the
+	// tokens reserved on the backend's token limit: refunded if the attempt
+	// fails before its first token, settled with the call's own otherwise.
+	Take(ctx context.Context, c *exchange.Call) (charge exchange.Charge, wait time.Duration, ok bool)
+}
+
+// SharedCooldowns shares provider cooldowns (after a 429, or a 503 with
+// Retry-After) between the replicas of the router: the limit they signal
+// belongs to the upstream account every replica uses.
+type SharedCooldowns interface {
+	// Until returns when backend's shared cooldown ends; a zero time when
+	// it has none. It must not block: it reads a local copy.
+	Until(backend string) time.Time
+	// Set cools backend down on every replica until the given time. It
+	// must not block the request.
+	Set(backend string, until time.Time)
+}
+
 // RetryPolicy is one backend's retry block: the delay before trying again
 // after this backend failed, and whether it may be asked again.
 type RetryPolicy struct {
@@ -96,6 +120,9 @@ type Target struct {
 	Retry RetryPolicy
 	// Dialect holds the settings of translations to the backend's API.
 	Dialect Dialect
+	// Limit admits attempts to the backend; nil means the backend has no
+	// rate limit of its own.
+	Limit BackendLimit
 }
 
 // Options configure a Snapshot.
@@ -139,6 +166,9 @@ type Options struct {
 	Prompts *prompts.Set
 	// Reuse lets identical requests share answers. Nil means never.
 	Reuse *Reuse
+	// Cooldowns shares cooldowns with the other replicas: a backend cooling
+	// down on any replica is not picked. Nil means cooldowns stay local.
+	Cooldowns SharedCooldowns
 }
 
 // Reuse configures how identical requests share answers: request
@@ -327,17 +357,20 @@ func (p *Proxy) forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 		select {
 		case <-p.discovered:
 		case <-ctx.Done():
+			settle(req, nil, false, 0)
 			return cancelled(ctx).response(rec)
 		}
 		snap = p.snap.Load()
 		res, ok = snap.table.Resolve(req.Fields.Model)
 	}
 	if !ok {
+		settle(req, nil, false, 0)
 		rec.ErrorKind = "model_not_found"
 		return errorResponse(404, openai.ModelNotFound(req.Fields.Model), 0)
 	}
 	rec.Routed = res.Model
 	if !snap.serves(req.API, res) {
+		settle(req, nil, false, 0)
 		if req.API == exchange.CountTokens {
 			return countTokens(req)
 		}
@@ -367,9 +400,47 @@ func (p *Proxy) run(ctx context.Context, snap *Snapshot, req *exchange.Call, res
 	f.flt.snap, f.flt.api = snap, req.API
 	resp := f.run()
 	if resp.Stream == nil {
+		// A stream settles its reservations when it ends.
+		settle(req, f.charge, f.committed, -1)
 		f.release()
 	}
 	return resp
+}
+
+// topUpBlock is how many tokens a stream reserves at a time once it has
+// used its reservation (SCALEOUT §2: one block at a time).
+const topUpBlock = 256
+
+// settle settles a call's token reservations when the call is over: the
+// call's own and backendCharge, its backend's. When no backend's answer
+// reached the client (committed false) they are refunded. Otherwise they
+// are reconciled to the usage the backend reported or, without one, to the
+// prompt estimate plus streamed, the output events a stream relayed
+// (streamed < 0: a whole answer without usage keeps its reservation).
+func settle(req *exchange.Call, backendCharge exchange.Charge, committed bool, streamed int64) {
+	if req.Charge == nil && backendCharge == nil {
+		return
+	}
+	rec := req.Record
+	used := int64(-1)
+	switch {
+	case !committed:
+	case rec.HasUsage:
+		used = int64(rec.Prompt + rec.Completion)
+	case streamed >= 0:
+		used = req.Estimate.Prompt + streamed
+	}
+	for _, c := range [...]exchange.Charge{req.Charge, backendCharge} {
+		switch {
+		case c == nil:
+		case !committed:
+			c.Refund()
+		case used < 0:
+			c.Reconcile(c.Reserved())
+		default:
+			c.Reconcile(used)
+		}
+	}
 }
 
 // serves reports whether some backend of res can serve a call of api.
@@ -446,6 +517,21 @@ type forwarding struct {
 	prompted []promptedBody
 	last     *failure
 	retries  int
+
+	// charge is the token reservation on the backend of the attempt about
+	// to start (taken at its pick) and then of the committed attempt.
+	charge exchange.Charge
+	// committed is set once an answer was committed to the client.
+	committed bool
+	// limited lists the backends refused by their own rate limit during
+	// this request, and until when.
+	limited []limitedBackend
+}
+
+// limitedBackend is a backend over its own rate limit.
+type limitedBackend struct {
+	b     *backend.Backend
+	until time.Time
 }
 
 func (f *forwarding) run() *exchange.Response {
@@ -650,6 +736,9 @@ func (f *filter) Available(b *backend.Backend) bool {
 	if st.Drained() || st.CoolingDown(f.now) {
 		return false
 	}
+	if c := f.snap.opts.Cooldowns; c != nil && c.Until(b.Name).After(f.now) {
+		return false
+	}
 	if f.api != exchange.ChatCompletions && !supports(f.api, f.snap.targets[b]) {
 		return false
 	}
@@ -719,11 +808,26 @@ func (f *forwarding) pickFrom(flt *filter, key string) (*Target, resilience.Perm
 					break
 				}
 				t := f.snap.targets[b]
+				if t.Limit != nil {
+					charge, wait, ok := t.Limit.Take(f.parent, f.req)
+					if !ok {
+						// Over its own limit: kept out like a backend
+						// resting after a 429.
+						f.limited = append(f.limited, limitedBackend{b, flt.now.Add(wait)})
+						flt.excluded = append(flt.excluded, b)
+						continue
+					}
+					f.charge = charge
+				}
 				if t.Breaker == nil {
 					return t, resilience.Permit{}, g, true
 				}
 				if permit, ok := t.Breaker.Allow(); ok {
 					return t, permit, g, true
+				}
+				if f.charge != nil {
+					f.charge.Refund()
+					f.charge = nil
 				}
 				flt.refuse(b, false) // Allow reported it
 				flt.excluded = append(flt.excluded, b)
@@ -779,6 +883,18 @@ func (f *forwarding) nextAvailable(now time.Time) (wait time.Duration, limited b
 			if until := b.State.CooldownUntil(); until.After(now) {
 				best = min(best, until.Sub(now))
 				cooling = true
+			}
+			if c := f.snap.opts.Cooldowns; c != nil {
+				if until := c.Until(b.Name); until.After(now) {
+					best = min(best, until.Sub(now))
+					cooling = true
+				}
+			}
+			for _, l := range f.limited {
+				if l.b == b && l.until.After(now) {
+					best = min(best, l.until.Sub(now))
+					cooling = true
+				}
 			}
 			if t := f.snap.targets[b]; t.Breaker != nil {
 				if until := t.Breaker.OpenUntil(); until.After(now) {

@@ -166,11 +166,12 @@ func TestTotalTimeoutDuringStream(t *testing.T) {
 	br := resilience.NewBreaker(resilience.BreakerConfig{FailureThreshold: 1}, h.clk, 1, resilience.Hooks{})
 	h.targets["a"].Breaker = br
 	var w *io.PipeWriter
+	reads := make(chan struct{}, 8)
 	h.senders["a"].do = func(ctx context.Context, _ int) (*upstream.Response, error) {
 		rc, pw := body(ctx)
 		w = pw
 		go pw.Write([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"))
-		return &upstream.Response{Status: 200, Header: upstream.Header{{Name: "Content-Type", Value: "text/event-stream"}}, Body: rc}, nil
+		return &upstream.Response{Status: 200, Header: upstream.Header{{Name: "Content-Type", Value: "text/event-stream"}}, Body: notifyReader{rc, reads}}, nil
 	}
 	req := request("m", true)
 	resp := h.proxy.Forward(context.Background(), req)
@@ -180,8 +181,15 @@ func TestTotalTimeoutDuringStream(t *testing.T) {
 	out := &strings.Builder{}
 	errc := make(chan error, 1)
 	go func() { _, err := writeStream(resp.Stream, out); errc <- err }()
-	if err := h.clk.WaitForTimers(context.Background(), 1); err != nil {
-		t.Fatal(err)
+	// The first read brought the event; the second means the stream has
+	// handed it to the writer and waits for the backend again: the
+	// deadline then ends the stream, not a write in progress.
+	for range 2 {
+		select {
+		case <-reads:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream did not read the backend")
+		}
 	}
 	h.clk.Advance(10 * time.Second)
 	if err := <-errc; !errors.Is(err, exchange.ErrStreamAborted) {
@@ -429,4 +437,19 @@ func TestReadBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notifyReader signals each Read on reads (dropping signals nobody waits
+// for) before reading.
+type notifyReader struct {
+	io.ReadCloser
+	reads chan<- struct{}
+}
+
+func (r notifyReader) Read(p []byte) (int, error) {
+	select {
+	case r.reads <- struct{}{}:
+	default:
+	}
+	return r.ReadCloser.Read(p)
 }

@@ -54,11 +54,18 @@ type usage struct {
 // client unchanged: the fast path.
 type passOpenAI struct {
 	sawFinish bool
+	// stripUsage keeps the usage chunk from the client: the router asked
+	// for it (stream_options.include_usage) and the client did not.
+	stripUsage bool
 }
 
 var _ relay = (*passOpenAI)(nil)
 
 func (p *passOpenAI) event(dst []byte, ev openai.Event, committed bool) ([]byte, signal) {
+	if p.stripUsage && committed && openai.UsageOnlyChunk(ev.Data) {
+		u, _ := openai.ParseUsage(ev.Data)
+		return dst, signal{usage: usage{u.PromptTokens, u.CompletionTokens, true}}
+	}
 	dst = append(dst, ev.Raw...)
 	if ev.IsDone() {
 		return dst, signal{done: true}

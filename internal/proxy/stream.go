@@ -23,6 +23,14 @@ type stream struct {
 	pending error // an upstream error met after a burst, handled on the next call
 	handed  bool  // a burst is with the client (being written)
 	ended   bool
+	// streamed counts the output events relayed, the commit point's
+	// included: the stream's output tokens when the backend reports no
+	// usage (most servers send one token per event).
+	streamed int64
+	// reserved is what the call's token reservation holds (the estimate
+	// plus granted top-ups); refused is set once a top-up was refused.
+	reserved int64
+	refused  bool
 }
 
 // Attach implements exchange.Stream.
@@ -85,8 +93,30 @@ func (s *stream) Next(dst []byte) ([]byte, error) {
 			s.end(resilience.Success, "")
 			return dst, io.EOF
 		}
+		s.streamed++
+		if c := a.f.req.Charge; c != nil && !s.refused {
+			s.grow(c, sig.usage)
+		}
 	}
 	return s.hand(dst)
+}
+
+// grow reserves more tokens, a block at a time, while the stream's output
+// (its usage so far, else its events) passes its reservation. Once a
+// top-up is refused the stream goes on; its overrun is charged as debt when
+// it is settled.
+func (s *stream) grow(c exchange.Charge, u usage) {
+	used := s.a.f.req.Estimate.Prompt + max(s.streamed, int64(u.completion))
+	if u.ok {
+		used = max(used, int64(u.prompt+u.completion))
+	}
+	for used > s.reserved {
+		if !c.TopUp(topUpBlock) {
+			s.refused = true
+			return
+		}
+		s.reserved += topUpBlock
+	}
 }
 
 // hand gives a burst to the client: from now until the next call of Next
@@ -207,7 +237,9 @@ func (s *stream) end(outcome resilience.Outcome, kind string) {
 	s.ended = true
 	s.body.Close()
 	s.a.end(outcome, kind)
-	s.a.f.release()
+	f := s.a.f
+	settle(f.req, f.charge, true, s.streamed)
+	f.release()
 }
 
 // Close implements exchange.Stream: a stream the listener stops reading

@@ -89,6 +89,9 @@ type Deps struct {
 	Catalog   Catalog
 	// Ready reports whether at least one backend is usable (GET /ready). Nil means always ready.
 	Ready func() bool
+	// ReadyDetail appends members to the /ready JSON object after "status"
+	// (each written ,"name":value). Nil means none.
+	ReadyDetail func(dst []byte) []byte
 	// Observer receives finished requests. Nil means none.
 	Observer Observer
 	// Extra serves paths the listener does not know (metrics, admin, docs).
@@ -473,13 +476,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case route.Kind == endpoint.Ready:
 		if s.allowGet(ctx) {
 			ctx.SetContentType("application/json")
-			if s.deps.Ready == nil || s.deps.Ready() {
-				ctx.SetBodyString(`{"status":"ready"}`)
-			} else {
+			body := append(make([]byte, 0, 160), `{"status":"ready"`...)
+			if s.deps.Ready != nil && !s.deps.Ready() {
 				ctx.SetStatusCode(503)
 				ctx.Response.Header.Set("Retry-After", "1")
-				ctx.SetBodyString(`{"status":"not_ready"}`)
+				body = append(body[:0], `{"status":"not_ready"`...)
 			}
+			if s.deps.ReadyDetail != nil {
+				body = s.deps.ReadyDetail(body)
+			}
+			ctx.SetBody(append(body, '}'))
 		}
 		return
 	}
