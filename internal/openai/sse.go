@@ -71,12 +71,20 @@ func (r *Reader) Ready() bool { return r.findEnd() >= 0 }
 func (r *Reader) Next() (Event, error) {
 	for {
 		if end := r.findEnd(); end >= 0 {
+			if end-r.r > r.max {
+				// One read can bring more than the limit into the
+				// buffer: the limit holds for what was read at once too.
+				return Event{}, ErrEventTooLarge
+			}
 			return r.take(end), nil
 		}
 		if r.err != nil {
 			if r.err == io.EOF && (r.seen || !blank(r.buf[r.r+r.scan:r.w])) {
 				// The stream ended without a closing blank line: dispatch
 				// what is there.
+				if r.w-r.r > r.max {
+					return Event{}, ErrEventTooLarge
+				}
 				return r.take(r.w), nil
 			}
 			err := r.err
