@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"sync"
+
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // Group makes concurrent identical requests share one call. The zero value
@@ -85,7 +87,7 @@ func (g *Group) leave(ctx context.Context, key Key, c *call) {
 	}
 	g.mu.Unlock()
 	if last {
-		c.cancel(context.Cause(ctx))
+		c.cancel(scope.Cause(ctx))
 	}
 }
 

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/scope"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
 
@@ -69,17 +69,19 @@ type attempt struct {
 	t      *Target
 	permit resilience.Permit
 	start  time.Time
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ctx    *scope.Scope // ended with the cause when a deadline passes
 	done   bool
 
 	// One timer serves every deadline of the attempt: it fires at the
 	// earliest, and fire works out which one passed. The idle deadline moves
 	// with every stream event (lastEvent) without resetting the timer: a
 	// timer that fires early just re-arms itself.
-	mu         sync.Mutex
-	timer      clock.Timer
-	due        time.Time // when the timer fires; zero when it is not set
+	mu    sync.Mutex
+	timer clock.Timer
+	due   time.Time // when the timer fires; zero when it is not set
+	// loose is set once the timer fired, or may yet fire, for this
+	// attempt: its request state is then not reused (see end).
+	loose      bool
 	firstToken time.Time // until commit; zero = none
 	attemptEnd time.Time // the backend's request.timeout; zero = none
 	committed  bool
@@ -116,7 +118,7 @@ func (f *forwarding) attempt(t *Target, permit resilience.Permit, model string) 
 	a.f, a.t, a.permit, a.start = f, t, permit, f.p.clk.Now()
 	a.charge, f.charge = f.charge, nil
 	a.rl = &a.openai // until the plan says otherwise
-	a.ctx, a.cancel = context.WithCancelCause(f.parent)
+	a.ctx = scope.New(f.parent)
 	t.Backend.State.Acquire()
 	if t.FirstTokenTimeout > 0 {
 		a.firstToken = a.start.Add(t.FirstTokenTimeout)
@@ -201,13 +203,14 @@ func (a *attempt) arm() {
 // setTimerLocked makes the timer fire at at (never, when at is zero).
 // a.mu is held.
 func (a *attempt) setTimerLocked(now, at time.Time) {
-	a.due = at
 	if at.IsZero() {
-		if a.timer != nil {
-			a.timer.Stop()
+		if !a.due.IsZero() && !a.timer.Stop() {
+			a.loose = true
 		}
+		a.due = at
 		return
 	}
+	a.due = at
 	d := at.Sub(now)
 	if a.timer == nil {
 		a.timer = a.f.p.clk.AfterFunc(d, a.fire)
@@ -222,6 +225,7 @@ func (a *attempt) setTimerLocked(now, at time.Time) {
 // that write, and is the client's doing, not the backend's.
 func (a *attempt) fire() {
 	a.mu.Lock()
+	a.loose = true
 	now := a.f.p.clk.Now()
 	writing := !a.writeStart.IsZero()
 	var cause error
@@ -247,7 +251,7 @@ func (a *attempt) fire() {
 	}
 	a.mu.Unlock()
 	if cause != nil {
-		a.cancel(cause)
+		a.ctx.Cancel(cause)
 		return
 	}
 	a.arm()
@@ -370,7 +374,7 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 
 // transportFailure classifies an error from sending or reading.
 func (a *attempt) transportFailure(err error) *failure {
-	cause := context.Cause(a.ctx)
+	cause := a.ctx.Cause()
 	switch {
 	case a.f.parent.Err() != nil:
 		return cancelled(a.f.parent)
@@ -474,11 +478,12 @@ func (a *attempt) end(outcome resilience.Outcome, kind string) {
 		return
 	}
 	a.done = true
-	if a.timer != nil && !a.timer.Stop() {
+	if a.loose || !a.due.IsZero() && !a.timer.Stop() {
 		a.f.reusable = false // the timer fired or is firing: it refers to a
 	}
 	a.mu.Unlock()
-	a.cancel(nil)
+	a.ctx.Cancel(nil)
+	a.ctx.Release()
 	st := a.t.Backend.State
 	st.Release()
 	a.permit.Done(outcome)

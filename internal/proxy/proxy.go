@@ -32,6 +32,7 @@ import (
 	"github.com/continuumhq/continuum/internal/prompts"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/scope"
 	"github.com/continuumhq/continuum/internal/translate"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
@@ -479,7 +480,11 @@ func (f *forwarding) release() {
 		return
 	}
 	p := f.p
+	// The first attempt's timer is stopped (or was never set): it is kept,
+	// bound to the same attempt, for the next request.
+	timer := f.first.timer
 	*f = forwarding{}
+	f.first.timer = timer
 	p.states.Put(f)
 }
 
@@ -623,7 +628,7 @@ func (f *forwarding) capWait(d time.Duration) time.Duration {
 // went away, or the router is shutting down (exchange.ErrShutdown) and the
 // client is told so.
 func cancelled(ctx context.Context) *failure {
-	if errors.Is(context.Cause(ctx), exchange.ErrShutdown) {
+	if errors.Is(scope.Cause(ctx), exchange.ErrShutdown) {
 		return &failure{kind: "shutdown", detail: exchange.ErrShutdown.Error(), status: 503, final: true, outcome: resilience.Ignored}
 	}
 	return &failure{kind: "client_cancel", detail: "client went away", status: 499, final: true, outcome: resilience.Ignored}

@@ -17,6 +17,7 @@ import (
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
 	"github.com/continuumhq/continuum/internal/route"
+	"github.com/continuumhq/continuum/internal/scope"
 	"github.com/continuumhq/continuum/internal/upstream"
 )
 
@@ -49,7 +50,7 @@ func (f *fakeSender) Calls() int {
 // context's cause when ctx ends.
 func body(ctx context.Context) (io.ReadCloser, *io.PipeWriter) {
 	r, w := io.Pipe()
-	context.AfterFunc(ctx, func() { w.CloseWithError(context.Cause(ctx)) })
+	context.AfterFunc(ctx, func() { w.CloseWithError(scope.Cause(ctx)) })
 	return r, w
 }
 
@@ -235,7 +236,7 @@ func TestClientWriteFailureCancelsUpstream(t *testing.T) {
 	cancelled := make(chan error, 1)
 	h.senders["a"].do = func(ctx context.Context, _ int) (*upstream.Response, error) {
 		rc, pw := body(ctx)
-		context.AfterFunc(ctx, func() { cancelled <- context.Cause(ctx) })
+		context.AfterFunc(ctx, func() { cancelled <- scope.Cause(ctx) })
 		go func() {
 			for i := 0; ; i++ {
 				if _, err := fmt.Fprintf(pw, "data: {\"choices\":[{\"delta\":{\"content\":\"t%d\"}}]}\n\n", i); err != nil {
@@ -330,7 +331,7 @@ func TestAttemptTimeoutFailsOver(t *testing.T) {
 	h.targets["a"].FirstTokenTimeout = 0
 	h.senders["a"].do = func(ctx context.Context, _ int) (*upstream.Response, error) {
 		<-ctx.Done()
-		return nil, context.Cause(ctx)
+		return nil, scope.Cause(ctx)
 	}
 	h.senders["b"].do = func(ctx context.Context, _ int) (*upstream.Response, error) {
 		return jsonResponse(ctx, 200, `{"choices":[]}`), nil

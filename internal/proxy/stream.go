@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"io"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // stream relays a committed event stream. It implements exchange.Stream:
@@ -152,7 +152,7 @@ func (s *stream) failed(dst []byte, err error) ([]byte, error) {
 		}
 	}
 	if a.f.parent.Err() != nil {
-		if !errors.Is(context.Cause(a.f.parent), exchange.ErrShutdown) {
+		if !errors.Is(scope.Cause(a.f.parent), exchange.ErrShutdown) {
 			a.f.rec.ErrorKind = "client_cancel"
 			s.end(resilience.Ignored, "client_cancel")
 			return dst, errClientGone
@@ -164,7 +164,7 @@ func (s *stream) failed(dst []byte, err error) ([]byte, error) {
 		s.end(resilience.Ignored, "shutdown")
 		return dst, exchange.ErrStreamAborted
 	}
-	cause := context.Cause(a.ctx) // nil unless one of the proxy's timers fired
+	cause := a.ctx.Cause() // nil unless one of the proxy's timers fired
 	kind, typ, msg, outcome := "read", openai.TypeUpstream, "the backend's stream was interrupted", resilience.Failure
 	switch {
 	case err == io.EOF:
@@ -219,7 +219,7 @@ func (s *stream) clientGone() error {
 	case errAttempt:
 		kind = "timeout_attempt"
 	}
-	a.cancel(errClientGone)
+	a.ctx.Cancel(errClientGone)
 	a.f.rec.ErrorKind = kind
 	if slow != nil {
 		a.f.p.log.Warn("stream ended: the client stopped reading", "request_id", a.f.req.RequestID, "backend", a.t.Backend.Name, "error", kind)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // ioTimeout bounds every network wait of a test: a safety net against
@@ -68,7 +69,7 @@ func (f *testForwarder) Forward(ctx context.Context, req *exchange.Call) *exchan
 	case modelWait:
 		f.started <- req.RequestID
 		<-ctx.Done()
-		f.causes <- context.Cause(ctx)
+		f.causes <- scope.Cause(ctx)
 		return &exchange.Response{Status: 499}
 	case modelStream:
 		return &exchange.Response{Status: 200, Header: sseHeader(), Stream: &testStream{events: 3}}

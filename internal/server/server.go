@@ -31,9 +31,13 @@ import (
 	"github.com/continuumhq/continuum/internal/endpoint"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
-// Forwarder serves an admitted call. *proxy.Proxy implements it.
+// Forwarder serves an admitted call. *proxy.Proxy implements it. ctx is a
+// *scope.Scope ended when the client goes away (errClientGone), the
+// handler panics or a shutdown's grace period ends (exchange.ErrShutdown):
+// read why with scope.Cause, as context.Cause cannot see a Scope's cause.
 type Forwarder interface {
 	Forward(ctx context.Context, c *exchange.Call) *exchange.Response
 }
@@ -173,9 +177,9 @@ type Server struct {
 type reqState struct {
 	rec  exchange.Record
 	call exchange.Call
-	// cancel ends the request's context; prev and next link the requests
+	// scope is the request's context; prev and next link the requests
 	// in flight (see inflight), linked tells whether this one is.
-	cancel     context.CancelCauseFunc
+	scope      *scope.Scope
 	prev, next *reqState
 	linked     bool
 	// method, path and ua hold copies of the client's bytes that the record
@@ -237,7 +241,7 @@ func (l *inflight) cancelAll(cause error) <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for st := l.head; st != nil; st = st.next {
-		st.cancel(cause)
+		st.scope.Cancel(cause)
 	}
 	done := make(chan struct{})
 	if l.n == 0 {
@@ -678,11 +682,11 @@ func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 	if v := ctx.Request.Header.Peek("X-Session-Id"); len(v) > 0 {
 		call.SessionKey = string(v)
 	}
-	rctx, cancel := context.WithCancelCause(context.Background())
-	state.cancel = cancel
+	rctx := scope.New(context.Background())
+	state.scope = rctx
 	s.running.add(state)
-	w := s.watches.watch(ctx.Conn(), cancel)
-	resp := s.forward(rctx, call, w, cancel)
+	w := s.watches.watch(ctx.Conn(), rctx)
+	resp := s.forward(rctx, call, w)
 	if s.draining.Load() {
 		ctx.SetConnectionClose() // the router is shutting down
 	}
@@ -703,23 +707,23 @@ func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 	if resp.Stream == nil {
 		ctx.SetBody(resp.Body)
 		s.watches.stop(w)
-		cancel(nil)
+		rctx.Cancel(nil)
 		s.done(rec)
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, cancel: cancel, rec: rec, gate: gate, state: state}, -1)
+	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, scope: rctx, rec: rec, gate: gate, state: state}, -1)
 }
 
 // forward calls the Forwarder. If it panics, the watch is stopped and the
 // request's context cancelled before the panic goes on to the handler's
 // recovery.
-func (s *Server) forward(ctx context.Context, call *exchange.Call, w *watcher, cancel context.CancelCauseFunc) *exchange.Response {
+func (s *Server) forward(ctx *scope.Scope, call *exchange.Call, w *watcher) *exchange.Response {
 	returned := false
 	defer func() {
 		if !returned {
 			s.watches.stop(w)
-			cancel(errPanicked)
+			ctx.Cancel(errPanicked)
 		}
 	}()
 	resp := s.deps.Forwarder.Forward(ctx, call)
@@ -788,7 +792,7 @@ type streamBody struct {
 	conn     net.Conn
 	cw       clientWriter
 	watch    *watcher
-	cancel   context.CancelCauseFunc
+	scope    *scope.Scope
 	rec      *exchange.Record
 	gate     Gate
 	state    *reqState
@@ -877,7 +881,7 @@ func (b *streamBody) finish() {
 	}
 	b.finished = true
 	b.s.watches.stop(b.watch)
-	b.cancel(nil)
+	b.scope.Cancel(nil)
 	if b.gate != nil {
 		b.gate.Release()
 	}

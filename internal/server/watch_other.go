@@ -3,8 +3,9 @@
 package server
 
 import (
-	"context"
 	"net"
+
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // On this platform a connection cannot be peeked at: a client that goes
@@ -13,8 +14,8 @@ type watcher struct{}
 
 type watchPool struct{}
 
-func (*watchPool) watch(net.Conn, context.CancelCauseFunc) *watcher { return nil }
-func (*watchPool) stop(*watcher)                                    {}
+func (*watchPool) watch(net.Conn, *scope.Scope) *watcher { return nil }
+func (*watchPool) stop(*watcher)                         {}
 
 // unread cannot tell on this platform; it reports false.
 func unread(net.Conn) bool { return false }

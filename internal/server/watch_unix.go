@@ -3,11 +3,12 @@
 package server
 
 import (
-	"context"
 	"net"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -30,24 +31,24 @@ type watcher struct {
 
 	mu       sync.Mutex
 	conn     net.Conn
-	cancel   context.CancelCauseFunc
+	scope    *scope.Scope // ended when the client goes
 	stopped  bool
 	watching bool
 }
 
 type watchPool struct{ p sync.Pool }
 
-// watch starts watching c for the request whose context cancel cancels.
+// watch starts watching c for the request whose scope is sc.
 // The returned watcher's stop must be called before the listener reads from
 // c again.
-func (wp *watchPool) watch(c net.Conn, cancel context.CancelCauseFunc) *watcher {
+func (wp *watchPool) watch(c net.Conn, sc *scope.Scope) *watcher {
 	w, _ := wp.p.Get().(*watcher)
 	if w == nil {
 		w = &watcher{exited: make(chan struct{}, 1)}
 		w.timer = time.AfterFunc(time.Hour, w.run)
 		w.timer.Stop()
 	}
-	w.conn, w.cancel, w.stopped, w.watching = c, cancel, false, false
+	w.conn, w.scope, w.stopped, w.watching = c, sc, false, false
 	w.timer.Reset(watchDelay)
 	return w
 }
@@ -84,7 +85,7 @@ func (w *watcher) run() {
 			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 				return false // nothing yet: wait until readable
 			case err != nil || n == 0:
-				w.cancel(errClientGone) // reset or orderly close
+				w.scope.Cancel(errClientGone) // reset or orderly close
 			}
 			return true // closed, or the next request is already here
 		}
@@ -113,7 +114,7 @@ func (wp *watchPool) stop(w *watcher) {
 }
 
 func (wp *watchPool) put(w *watcher) {
-	w.conn, w.cancel = nil, nil
+	w.conn, w.scope = nil, nil
 	wp.p.Put(w)
 }
 

@@ -11,12 +11,15 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // http1 is a pooled HTTP/1.1 client for one host. Unlike net/http's
 // Transport it starts no goroutine per connection: the request is written
 // and the response read on the caller's goroutine, and cancellation is wired
-// with context.AfterFunc, which sets a past deadline on the connection.
+// by setting a past deadline on the connection when the context ends (a
+// scope.Hook on the request path, context.AfterFunc for other contexts).
 type http1 struct {
 	addr   string
 	opts   Options
@@ -80,7 +83,7 @@ func (t *http1) roundTrip(ctx context.Context, req *Request, auth Header) (*Resp
 // reports that writing failed on a reused connection before the whole
 // request was written.
 func (t *http1) exchange(ctx context.Context, c *conn1, req *Request, auth Header, reused bool) (*Response, bool, error) {
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	stop := watchConn(ctx, c)
 	c.wb = appendRequest(c.wb[:0], t.addr, req, auth)
 	var err error
 	if len(req.Body) <= inlineBody {
@@ -91,19 +94,19 @@ func (t *http1) exchange(ctx context.Context, c *conn1, req *Request, auth Heade
 		_, err = bufs.WriteTo(c.nc)
 	}
 	if err != nil {
-		stop()
+		stop.end()
 		return nil, reused, wrap(ctx, KindWrite, err)
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		stop()
+		stop.end()
 		if ctx.Err() != nil {
-			return nil, false, context.Cause(ctx)
+			return nil, false, scope.Cause(ctx)
 		}
 		return nil, false, &Error{Kind: KindRead, Err: err, Stale: reused}
 	}
 	resp, keep, err := readHead(c.br)
 	if err != nil {
-		stop()
+		stop.end()
 		if _, ok := err.(*protocolError); ok {
 			return nil, false, &Error{Kind: KindProtocol, Err: err}
 		}
@@ -135,11 +138,44 @@ func (t *http1) exchange(ctx context.Context, c *conn1, req *Request, auth Heade
 	return resp, false, nil
 }
 
+// Cancel makes the connection's blocked I/O return at once: c is the
+// scope.Hook of the request using it.
+func (c *conn1) Cancel(error) { _ = c.nc.SetDeadline(aLongTimeAgo) }
+
+// connWatch ends c's I/O when the request's context ends.
+type connWatch struct {
+	sc   *scope.Scope
+	c    *conn1
+	stop func() bool
+}
+
+// watchConn starts watching ctx for c: a *scope.Scope calls c's Cancel
+// (no allocation); any other context through context.AfterFunc.
+func watchConn(ctx context.Context, c *conn1) connWatch {
+	if sc, ok := ctx.(*scope.Scope); ok {
+		if !sc.Watch(c) {
+			c.Cancel(nil) // ended already
+		}
+		return connWatch{sc: sc, c: c}
+	}
+	return connWatch{stop: context.AfterFunc(ctx, func() { c.Cancel(nil) })}
+}
+
+// end stops the watch. It reports false when the context ended first: the
+// connection's deadline was, or is being, moved to the past, and it must
+// not be reused.
+func (w connWatch) end() bool {
+	if w.sc != nil {
+		return w.sc.Unwatch(w.c)
+	}
+	return w.stop()
+}
+
 // wrap turns an I/O error into the context's cause when the context ended,
 // and into an *Error of the given kind otherwise.
 func wrap(ctx context.Context, kind ErrorKind, err error) error {
 	if ctx.Err() != nil {
-		return context.Cause(ctx)
+		return scope.Cause(ctx)
 	}
 	return &Error{Kind: kind, Err: err}
 }
@@ -408,7 +444,7 @@ type body1 struct {
 	t         *http1
 	c         *conn1
 	ctx       context.Context
-	stop      func() bool
+	stop      connWatch
 	mode      bodyMode
 	remaining int64 // fixed: bytes left; chunked: bytes left in the current chunk
 	started   bool  // chunked: a chunk header was read
@@ -544,7 +580,7 @@ func (b *body1) finish(ok bool) {
 		return
 	}
 	b.done = true
-	stopped := b.stop()
+	stopped := b.stop.end()
 	if ok && b.keep && stopped && b.c.br.Buffered() == 0 {
 		b.t.put(b.c)
 		return

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/continuumhq/continuum/internal/scope"
 )
 
 // stdTransport sends requests with net/http; it is used for https://
@@ -67,7 +69,7 @@ func (s *stdTransport) roundTrip(ctx context.Context, req *Request, auth Header)
 	res, err := s.tr.RoundTrip(hr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return nil, scope.Cause(ctx)
 		}
 		kind := KindRead
 		var op *net.OpError
@@ -104,7 +106,7 @@ func (b *stdBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {
 		if b.ctx.Err() != nil {
-			return n, context.Cause(b.ctx)
+			return n, scope.Cause(b.ctx)
 		}
 		return n, &Error{Kind: KindRead, Err: err}
 	}

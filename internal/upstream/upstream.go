@@ -228,7 +228,7 @@ func New(b *backend.Backend, orgID string, opts Options) (*Client, error) {
 // Do sends req and returns once the response head has arrived; the body is
 // read as it arrives. Cancelling ctx aborts the request at any point,
 // including while its body is being read, and closes the connection; the
-// error then is context.Cause(ctx). A type anthropic backend gets the
+// error then is ctx's cause (scope.Cause). A type anthropic backend gets the
 // client's default anthropic-version when req sets none.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	if c.version != "" && !req.Header.Has("anthropic-version") {
