@@ -36,7 +36,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+	[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid" 2>/dev/null)" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -236,13 +236,16 @@ REPORT="$OUT/overhead-$(date -u +%Y%m%dT%H%M%SZ).md"
 	# One line with every target of DESIGN.md §6 and issue 12, for logs and CI.
 	d1=$(col chat 1 direct 2); c1=$(col chat 1 continuum 2)
 	dt=$(col stream 1 direct 3); ct=$(col stream 1 continuum 3)
-	line="summary: added p50 at 1 conn continuum $(awk -v a="$c1" -v b="$d1" 'BEGIN {printf "%+.0f", a-b}') µs (goal <= 60)"
-	line="$line; added TTFT p99 at 1 conn continuum $(awk -v a="$ct" -v b="$dt" 'BEGIN {printf "%+.0f", a-b}') µs"
+	diff() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.0f", a-b}'; }
 	if [ "$HAVE_NGINX" = 1 ]; then
 		n1=$(col chat 1 nginx 2); nt=$(col stream 1 nginx 3)
 		c32=$(col chat 32 continuum 1); n32=$(col chat 32 nginx 1)
-		line="summary: chat throughput at 32 conn continuum/nginx $(awk -v a="$c32" -v b="$n32" 'BEGIN {printf "%.2f", a/b}') (goal >= 1.0); ${line#summary: }"
-		line="$line (nginx $(awk -v a="$n1" -v b="$d1" 'BEGIN {printf "%+.0f", a-b}') µs); TTFT p99 nginx $(awk -v a="$nt" -v b="$dt" 'BEGIN {printf "%+.0f", a-b}') µs"
+		line="summary: chat throughput at 32 conn continuum/nginx $(awk -v a="$c32" -v b="$n32" 'BEGIN {printf "%.2f", a/b}') (goal >= 1.0)"
+		line="$line; added p50 at 1 conn continuum $(diff "$c1" "$d1") µs, nginx $(diff "$n1" "$d1") µs (goal <= 60)"
+		line="$line; added TTFT p99 at 1 conn continuum $(diff "$ct" "$dt") µs, nginx $(diff "$nt" "$dt") µs (goal: <= nginx)"
+	else
+		line="summary: added p50 at 1 conn continuum $(diff "$c1" "$d1") µs (goal <= 60)"
+		line="$line; added TTFT p99 at 1 conn continuum $(diff "$ct" "$dt") µs"
 	fi
 	echo "$line; $STREAMS streams VmHWM $((HWM / 1024)) MiB (goal <= 100)"
 } | tee "$REPORT"
