@@ -50,6 +50,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzListener$$' -fuzztime $(FUZZTIME) ./internal/server
 	$(GO) test -run '^$$' -fuzz '^FuzzAnthropicRequest$$' -fuzztime $(FUZZTIME) ./internal/translate
 	$(GO) test -run '^$$' -fuzz '^FuzzResponsesRequest$$' -fuzztime $(FUZZTIME) ./internal/translate
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) ./internal/cache
 
 fuzz-short: ## run each fuzz target briefly (as CI does)
 	$(MAKE) fuzz FUZZTIME=10s

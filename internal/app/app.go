@@ -124,7 +124,8 @@ type App struct {
 	metrics    *metrics.Metrics
 	discovered <-chan struct{}
 	// answers keeps answers for the response cache and deduplication_ttl
-	// across reloads; its bound follows the configuration.
+	// across reloads, unless they live in Redis (shared.answers); its
+	// bound follows the configuration.
 	answers *cache.Memory
 	// peers gathers the other workers' metrics; nil in the single-process mode.
 	peers *metrics.Workers
@@ -215,7 +216,8 @@ func New(opts Options) (*App, error) {
 		return fail(err)
 	}
 	budget := resilience.NewBudget(budgetConfig(opts.Config.Retry), a.clk)
-	a.answers = cache.NewMemory(storeLimit(opts.Config.Cache), a.clk)
+	a.answers = cache.NewMemory(0, a.clk)
+	a.sizeAnswers(opts.Config.Cache)
 	snap, err := a.snapshotFor(opts.Config, members, budget)
 	if err != nil {
 		return fail(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/continuumhq/continuum/internal/cache"
 	"github.com/continuumhq/continuum/internal/cluster"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/limit"
@@ -22,8 +23,8 @@ import (
 
 // This file wires the scale-out pieces (docs/scaleout.md): the rate-limit
 // store (memory, or Redis behind a breaker and the failure policies), and
-// with Redis the replica heartbeat, the shared provider cooldowns and the
-// configuration bus. What it builds lives as long as the app: changing
+// with Redis the replica heartbeat, the shared provider cooldowns, the
+// configuration bus and the store of kept answers. What it builds lives as long as the app: changing
 // rate_limiting.storage or rate_limiting.redis needs a restart.
 
 // shared is what the replicas share through Redis; nil with storage memory.
@@ -36,6 +37,8 @@ type shared struct {
 	heartbeat *cluster.Heartbeat
 	cooldowns *cluster.Cooldowns
 	bus       *cluster.ConfigBus
+	// answers keeps answers for cache.response_cache.storage: redis.
+	answers *cache.Redis
 }
 
 // openStore builds the app's rate-limit store for cfg: a MemoryStore, or
@@ -73,6 +76,13 @@ func (a *App) openStore(cfg *config.Config) error {
 	})
 	s.bus = cluster.NewConfigBus(rdb, rl.Redis.KeyPrefix, cluster.ConfigBusOptions{
 		OnError: func(err error) { a.log.Debug("configuration bus: redis unavailable", "error", err) },
+	})
+	s.answers = cache.NewRedis(rdb, cache.RedisOptions{
+		KeyPrefix: rl.Redis.KeyPrefix, Timeout: rl.Redis.Timeout, Clock: a.clk,
+		OnError: func(op string, err error) {
+			a.metrics.ObserveCacheStoreError()
+			a.log.Debug("kept answers: redis call failed", "op", op, "error", err)
+		},
 	})
 	a.shared, a.store = s, s.store
 	return nil
@@ -166,9 +176,11 @@ func (a *App) startShared() {
 	a.log.Info("sharing rate limits, cooldowns and configuration through redis", "replica", s.id)
 }
 
-// closeShared closes the Redis client once the loops have stopped.
+// closeShared closes the Redis client once the loops and the writes of
+// kept answers have stopped.
 func (a *App) closeShared() {
 	if a.shared != nil {
+		a.shared.answers.Wait()
 		_ = a.shared.rdb.Close()
 	}
 }

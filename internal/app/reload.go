@@ -173,7 +173,7 @@ func (a *App) Apply(cfg *config.Config) error {
 		a.swap.Unlock()
 		return err
 	}
-	a.answers.SetLimit(storeLimit(cfg.Cache))
+	a.sizeAnswers(cfg.Cache)
 	a.proxy.Swap(snap)
 	a.installGuards(cfg, authn, lim, proxies)
 	a.server.SetSettings(serverSettings(cfg))

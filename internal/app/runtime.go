@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/cache"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/health"
 	"github.com/continuumhq/continuum/internal/prompts"
@@ -298,13 +299,42 @@ func (a *App) reuse(c config.CacheConfig) *proxy.Reuse {
 		r.CacheTTL = c.ResponseCache.TTL
 	}
 	if r.DedupTTL > 0 || r.CacheTTL > 0 {
-		r.Store = a.answers
+		r.Store = a.answerStore(c)
 	}
 	return r
 }
 
-// storeLimit returns the memory bound of kept answers under c: none is
-// kept unless the response cache or deduplication_ttl keeps them.
+// answerStore returns where kept answers live under c: in Redis for
+// storage redis, else in memory.
+func (a *App) answerStore(c config.CacheConfig) cache.Store {
+	if a.answersInRedis(c) {
+		return a.shared.answers
+	}
+	return a.answers
+}
+
+// answersInRedis reports whether kept answers live in Redis under c:
+// storage redis, in a process that shares state through Redis. (Without
+// it, rate_limiting.storage changed on a reload, which warns that a restart
+// is needed; answers stay in memory meanwhile.)
+func (a *App) answersInRedis(c config.CacheConfig) bool {
+	return c.ResponseCache.Storage == config.CacheInRedis && a.shared != nil
+}
+
+// sizeAnswers bounds the stores of kept answers under c: the memory store
+// holds nothing while answers live in Redis, where the bound is on one
+// answer.
+func (a *App) sizeAnswers(c config.CacheConfig) {
+	limit := storeLimit(c)
+	if a.answersInRedis(c) {
+		a.shared.answers.SetMaxEntry(limit)
+		limit = 0
+	}
+	a.answers.SetLimit(limit)
+}
+
+// storeLimit returns the bound of kept answers under c: none is kept
+// unless the response cache or deduplication_ttl keeps them.
 func storeLimit(c config.CacheConfig) int64 {
 	if c.ResponseCache.Enabled || (c.EnableDeduplication && c.DeduplicationTTL > 0) {
 		return c.ResponseCache.MaxBytes

@@ -7,6 +7,7 @@ package app_test
 // limits below never refill within a test (rates of one per 1000 s).
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -284,4 +285,56 @@ func httpServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// TestRedisSharedResponseCache: with cache.response_cache.storage redis an
+// answer kept by one replica answers identical requests on another, and a
+// Redis outage only makes misses.
+func TestRedisSharedResponseCache(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	backend := mock.New(mock.Options{})
+	hBackend := httpServer(t, backend)
+	edit := func(c *config.Config) {
+		c.Backends = []config.Backend{c.NewBackend("a", hBackend)}
+		c.Cache.ResponseCache.Enabled, c.Cache.ResponseCache.TTL = true, time.Minute
+		c.Cache.ResponseCache.Storage = config.CacheInRedis
+		c.Cache.ResponseCache.MaxBytes = 1 << 20
+	}
+	one := start(t, withRedis(srv, "one"), withConfig(edit))
+	two := start(t, withRedis(srv, "two"), withConfig(edit))
+	upstream := func() int64 { return backend.Stats().ByPath[mock.RouteChat] }
+	zero, warm := 0.0, 0.7
+
+	mark, first := chatAt(t, one, &zero, false)
+	if mark != "miss" || upstream() != 1 {
+		t.Fatalf("first request on replica one: %q and %d upstream calls, want miss and 1", mark, upstream())
+	}
+	// The answer is written in the background: wait until Redis has it.
+	eventually(t, 2*time.Second, func() bool {
+		keys, _ := srv.Client().Keys(context.Background(), "*answer:*").Result()
+		return len(keys) == 1
+	})
+	mark, second := chatAt(t, two, &zero, false)
+	if mark != "hit" || second != first || upstream() != 1 {
+		t.Fatalf("the identical request on replica two: %q, answer %q (first %q), %d upstream calls; want a hit, the same answer, no call",
+			mark, second, first, upstream())
+	}
+	if mark, _ := chatAt(t, two, &warm, false); mark != "" || upstream() != 2 {
+		t.Errorf("a non-deterministic request: %q, %d upstream calls; want no cache and a call", mark, upstream())
+	}
+
+	srv.Kill()
+	for i := range 3 {
+		if mark, _ := chatAt(t, two, &zero, false); mark != "miss" {
+			t.Errorf("request %d with Redis down: %q, want miss (and 200)", i, mark)
+		}
+	}
+	if got := upstream(); got != 5 {
+		t.Errorf("upstream calls with Redis down: %d in all, want 5", got)
+	}
+	m := opsScrape(t, two.URL+"/metrics")
+	if m.Sum("continuum_cache_store_errors_total") < 1 {
+		t.Errorf("continuum_cache_store_errors_total is %v with Redis down, want at least 1", m.Sum("continuum_cache_store_errors_total"))
+	}
 }

@@ -3,10 +3,10 @@
 // deduplication), and a Store keeps finished answers for a while (the
 // response cache, and deduplicated answers for deduplication_ttl).
 //
-// Memory is the Store that exists now: in process, bounded in bytes (least
-// recently used answers go first), entries expiring on an injected clock.
-// A Store shared by several replicas (Redis) implements the same interface;
-// nothing else changes for it.
+// Two Stores exist: Memory, in process, bounded in bytes (least recently
+// used answers go first), entries expiring on an injected clock; and Redis,
+// shared by several replicas, where an answer kept by one answers identical
+// requests on all of them. A Redis outage only makes misses.
 //
 // It is a leaf package: requests are identified by a Key the caller builds
 // from what makes two requests identical (KeyOf), and the rule for which

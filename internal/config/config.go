@@ -419,7 +419,8 @@ type CacheConfig struct {
 
 // ResponseCacheConfig configures the exact-match cache of answers to
 // deterministic requests (temperature 0, one choice, not streamed; and
-// embeddings), kept in memory.
+// embeddings), and where kept answers live (this cache's and
+// deduplication_ttl's): in memory, or in Redis shared by every replica.
 type ResponseCacheConfig struct {
 	// Enabled turns the response cache on. Default false.
 	Enabled bool `yaml:"enabled"`
@@ -428,10 +429,21 @@ type ResponseCacheConfig struct {
 	TTL time.Duration `yaml:"ttl"`
 	// MaxBytes bounds the memory of every answer kept, by the response
 	// cache and by deduplication_ttl alike; the least recently used answers
-	// are dropped first. It must be positive when either keeps answers.
-	// Default 64MiB.
+	// are dropped first. With Storage redis it bounds one answer (larger
+	// ones are not kept), and Redis's maxmemory policy bounds them all. It
+	// must be positive when either keeps answers. Default 64MiB.
 	MaxBytes int64 `yaml:"max_bytes"`
+	// Storage is where kept answers live: "memory" (this process) or
+	// "redis" (the server of rate_limiting.redis, shared by every replica;
+	// it needs rate_limiting.storage: redis). Default "memory".
+	Storage string `yaml:"storage"`
 }
+
+// Storages of kept answers (cache.response_cache.storage).
+const (
+	CacheInMemory = "memory"
+	CacheInRedis  = "redis"
+)
 
 // GlobalPromptsConfig is continuum-router's global_prompts: system prompts
 // the router merges into requests. The prompt of a request is the first of:
@@ -762,7 +774,7 @@ func Default() *Config {
 		Cache: CacheConfig{
 			ModelCacheTTL:    60 * time.Second,
 			DeduplicationTTL: 60 * time.Second,
-			ResponseCache:    ResponseCacheConfig{TTL: 5 * time.Minute, MaxBytes: 64 << 20},
+			ResponseCache:    ResponseCacheConfig{TTL: 5 * time.Minute, MaxBytes: 64 << 20, Storage: CacheInMemory},
 		},
 		Request: RequestConfig{
 			Timeout:           180 * time.Second,

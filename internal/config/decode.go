@@ -40,6 +40,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 						"enabled":   d.boolean(&r.Enabled),
 						"ttl":       d.duration(&r.TTL),
 						"max_bytes": d.size(&r.MaxBytes),
+						"storage":   d.normalized(&r.Storage, lower),
 					})
 				},
 			})

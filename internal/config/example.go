@@ -139,11 +139,15 @@ cache:
   # (with enable_deduplication only; 0: only while in flight).
   deduplication_ttl: 60s
   # Exact-match cache of answers to deterministic requests: temperature 0,
-  # at most one choice, not streamed (and embeddings). In memory.
+  # at most one choice, not streamed (and embeddings).
   response_cache:
     enabled: false
     ttl: 5m                             # positive when enabled
     max_bytes: 64MiB                    # memory of every kept answer (this cache and deduplication_ttl); LRU
+    # Where kept answers live: memory (this process), or redis (the server of
+    # rate_limiting.redis, needs rate_limiting.storage: redis), shared by every
+    # replica; max_bytes then bounds one answer and Redis's maxmemory the rest.
+    storage: memory
 
 # Timeouts and retries. Every duration may be 0 for "no limit".
 request:

@@ -130,6 +130,10 @@ func TestGlobalPromptsAndCacheValidation(t *testing.T) {
 			[]string{`config.yaml:4:46: cache.response_cache.max_bytes: must be positive when answers are kept (response_cache.enabled, or enable_deduplication with a deduplication_ttl) (got 0)`}},
 		{"max_bytes with deduplication_ttl", oneBackend + "cache:\n  enable_deduplication: true\n  response_cache: {max_bytes: 0}\n",
 			[]string{`config.yaml:5:31: cache.response_cache.max_bytes: must be positive when answers are kept (response_cache.enabled, or enable_deduplication with a deduplication_ttl) (got 0)`}},
+		{"answer storage", oneBackend + "cache:\n  response_cache: {storage: redsi}\n",
+			[]string{`config.yaml:4:29: cache.response_cache.storage: unknown answer storage "redsi"; did you mean "redis"?`}},
+		{"answers in redis without the shared store", oneBackend + "cache:\n  response_cache: {storage: Redis}\n",
+			[]string{`config.yaml:4:29: cache.response_cache.storage: redis needs rate_limiting.storage: redis (answers are kept in the Redis server of rate_limiting.redis)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -719,7 +719,14 @@ func (v *validator) cache() {
 	if keeps && rc.MaxBytes <= 0 {
 		v.errorf("cache.response_cache.max_bytes", "must be positive when answers are kept (response_cache.enabled, or enable_deduplication with a deduplication_ttl) (got %d)", rc.MaxBytes)
 	}
+	v.enum("cache.response_cache.storage", rc.Storage, "answer storage", cacheStorages)
+	if rc.Storage == CacheInRedis && strings.ToLower(v.c.RateLimiting.Storage) != "redis" {
+		v.errorf("cache.response_cache.storage", "redis needs rate_limiting.storage: redis (answers are kept in the Redis server of rate_limiting.redis)")
+	}
 }
+
+// cacheStorages lists the values of cache.response_cache.storage.
+var cacheStorages = []string{CacheInMemory, CacheInRedis}
 
 func (v *validator) globalPrompts() {
 	if s := v.c.GlobalPrompts.MergeStrategy; s != "" {

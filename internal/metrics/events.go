@@ -141,3 +141,12 @@ func (m *Metrics) ObserveCache(result string) {
 	}
 	m.cacheRequests.WithLabelValues(m.cacheResults.value(result)).Inc()
 }
+
+// ObserveCacheStoreError records a failed call to the Redis store of kept
+// answers in continuum_cache_store_errors_total.
+func (m *Metrics) ObserveCacheStoreError() {
+	if m == nil {
+		return
+	}
+	m.cacheStoreErrors.Inc()
+}

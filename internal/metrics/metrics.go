@@ -98,7 +98,8 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	panics       prometheus.Counter
 
-	cacheRequests *prometheus.CounterVec
+	cacheRequests    *prometheus.CounterVec
+	cacheStoreErrors prometheus.Counter
 
 	buildInfo     prometheus.Gauge
 	limits        *limitMetrics
@@ -290,6 +291,12 @@ func NewWithOptions(reg prometheus.Registerer, version string, opts Options) (*M
 		Help: `Requests that could reuse an answer (request deduplication or the response cache on), by result: "hit" (from the response cache), ` +
 			`"shared" (an identical request's upstream call, in flight or within deduplication_ttl), "miss" (went upstream).`,
 	}, []string{"result"})
+	m.cacheStoreErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "cache_store_errors_total",
+		Help: "Failed calls to the store of kept answers in Redis (cache.response_cache.storage: redis): Redis down or slower than rate_limiting.redis.timeout, " +
+			"an unreadable value, or too many writes in flight. A failed read was a miss, a failed write an answer not kept; no request failed. Always 0 with storage memory.",
+	})
 
 	m.buildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   namespace,
@@ -335,6 +342,7 @@ func (m *Metrics) register(reg prometheus.Registerer) error {
 		{"continuum_auth_failures_total", m.authFailures},
 		{"continuum_panics_total", m.panics},
 		{"continuum_cache_requests_total", m.cacheRequests},
+		{"continuum_cache_store_errors_total", m.cacheStoreErrors},
 		{"continuum_build_info", m.buildInfo},
 		{"continuum_api_key_requests_total", m.keys.requests},
 		{"continuum_api_key_tokens_total", m.keys.tokens},

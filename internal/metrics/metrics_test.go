@@ -28,6 +28,7 @@ var allNames = []string{
 	"continuum_backend_up",
 	"continuum_build_info",
 	"continuum_cache_requests_total",
+	"continuum_cache_store_errors_total",
 	"continuum_circuit_breaker_rejections_total",
 	"continuum_circuit_breaker_state",
 	"continuum_circuit_breaker_transitions_total",
@@ -73,6 +74,7 @@ func exerciseAll(m *Metrics) {
 	m.ObserveAuthFailure("invalid")
 	m.ObservePanic()
 	m.ObserveCache("hit")
+	m.ObserveCacheStoreError()
 	m.ObserveLimitDecision("redis", true)
 	m.ObserveLimitStoreError()
 	m.SetLimitStoreBreaker("open")
@@ -97,6 +99,7 @@ func TestNewExportsUnlabelledMetricsAtOnce(t *testing.T) {
 	_, reg := newTestMetrics(t, Options{})
 	want := []string{
 		"continuum_build_info",
+		"continuum_cache_store_errors_total",
 		"continuum_cluster_replicas",
 		"continuum_config_last_reload_success_timestamp_seconds",
 		"continuum_load_shed_total",
