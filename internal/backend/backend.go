@@ -130,6 +130,7 @@ type State struct {
 	health        atomic.Int32
 	drained       atomic.Bool
 	cooldownUntil atomic.Int64  // unix nanoseconds; 0 = none
+	overloaded    atomic.Bool   // the cooldown's cause: overloaded (503, 529), else rate limited (429)
 	latency       atomic.Uint64 // float64 bits: EWMA of seconds to first token / response
 	models        atomic.Pointer[[]string]
 	requests      atomic.Uint64
@@ -162,17 +163,28 @@ func (s *State) Drained() bool { return s.drained.Load() }
 // SetDrained drains (true) or undrains (false) the backend.
 func (s *State) SetDrained(v bool) { s.drained.Store(v) }
 
-// CoolDown keeps the backend out of rotation until t (after a 429 or a 503
-// with Retry-After). A later cooldown never shortens an earlier one.
-func (s *State) CoolDown(until time.Time) {
+// CoolDown keeps the backend out of rotation until t: after a 429
+// (overloaded false: the backend rate limits its clients) or after a 503
+// with Retry-After or an Anthropic overloaded error (overloaded true). A
+// later cooldown never shortens an earlier one; the one that lasts longest
+// says why the backend rests.
+func (s *State) CoolDown(until time.Time, overloaded bool) {
 	n := until.UnixNano()
 	for {
 		cur := s.cooldownUntil.Load()
-		if cur >= n || s.cooldownUntil.CompareAndSwap(cur, n) {
+		if cur >= n {
+			return
+		}
+		if s.cooldownUntil.CompareAndSwap(cur, n) {
+			s.overloaded.Store(overloaded)
 			return
 		}
 	}
 }
+
+// CooldownOverloaded reports whether the current (or last) cooldown came
+// from the backend being overloaded rather than rate limiting.
+func (s *State) CooldownOverloaded() bool { return s.overloaded.Load() }
 
 // CooldownUntil returns the end of the current cooldown, or the zero time.
 func (s *State) CooldownUntil() time.Time {

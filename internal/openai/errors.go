@@ -95,3 +95,36 @@ func ModelNotFound(model string) Error {
 	return NewError(TypeInvalidRequest, CodeModelNotFound, "model",
 		"The model `"+model+"` does not exist or you do not have access to it.")
 }
+
+// LooksLikeObject reports whether b has the outline of a JSON object: its
+// first and last bytes other than white space are '{' and '}'. It reads
+// two bytes, not the document: a cheap check that a backend's answer is
+// JSON at all (not an HTML page or plain text), where a full validation
+// would cost more than the rest of the request.
+func LooksLikeObject(b []byte) bool {
+	i, j := 0, len(b)-1
+	for i <= j && isSpace(b[i]) {
+		i++
+	}
+	for j >= i && isSpace(b[j]) {
+		j--
+	}
+	return i < j && b[i] == '{' && b[j] == '}'
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// IsErrorEnvelope reports whether b is a JSON object with an "error" member
+// that is an object: the OpenAI error envelope as OpenAI-compatible servers
+// send it.
+func IsErrorEnvelope(b []byte) bool {
+	found := false
+	err := Members(b, func(m Member) bool {
+		if m.KeyIs("error") {
+			found = m.End > m.Start && b[m.Start] == '{'
+			return false
+		}
+		return true
+	})
+	return err == nil && found
+}

@@ -340,7 +340,7 @@ func (a *attempt) openStream(resp *upstream.Response) (*exchange.Response, *fail
 			// A busy backend (Anthropic's overloaded_error): rest it and
 			// fail over at once, as after a 429.
 			resp.Body.Close()
-			a.coolDown(a.f.p.clk.Now().Add(a.f.snap.opts.DefaultCooldown))
+			a.coolDown(a.f.p.clk.Now().Add(a.f.snap.opts.DefaultCooldown), true)
 			return nil, a.fail(&failure{kind: "stream_overloaded", detail: "backend sent an error event: " + sig.message,
 				message: "the backend is overloaded", status: 503, immediate: true, capacity: true, outcome: resilience.Capacity,
 				passOn: a.streamErrorAnswer(sig)})
@@ -420,7 +420,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 		}
 	}
 	pass := &exchange.Response{Status: status, Header: passHeaders(resp.Header), Body: passBody, Backend: a.t.Backend.Name}
-	if ue != nil {
+	if ue != nil || resp.Status >= 500 { // a 5xx is passed on in an envelope, possibly the router's
 		pass.Header = withContentType(pass.Header)
 	}
 	fl := &failure{kind: "status_" + strconv.Itoa(resp.Status), detail: fmt.Sprintf("backend answered %d", resp.Status), status: status, passOn: pass}
@@ -432,7 +432,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 		if !raOK {
 			ra = a.f.snap.opts.DefaultCooldown
 		}
-		a.coolDown(now.Add(ra))
+		a.coolDown(now.Add(ra), resp.Status != 429)
 		fl.immediate, fl.capacity = true, true
 	case resilience.Ignored:
 		fl.final = true
@@ -445,9 +445,10 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 }
 
 // coolDown rests the attempt's backend until the given time, on every
-// replica when cooldowns are shared.
-func (a *attempt) coolDown(until time.Time) {
-	a.t.Backend.State.CoolDown(until)
+// replica when cooldowns are shared; overloaded says why (see
+// backend.State.CoolDown).
+func (a *attempt) coolDown(until time.Time, overloaded bool) {
+	a.t.Backend.State.CoolDown(until, overloaded)
 	if c := a.f.snap.opts.Cooldowns; c != nil {
 		c.Set(a.t.Backend.Name, until)
 	}
@@ -605,10 +606,17 @@ func (a *attempt) answerHeaders(h upstream.Header, stream bool) []exchange.Field
 	return out
 }
 
+// The error type and code of a 503 because backends are overloaded, as
+// Anthropic's overloaded_error reaches OpenAI clients.
+const (
+	typeOverloaded = "overloaded_error"
+	codeOverloaded = "overloaded"
+)
+
 // streamErrorAnswer is the answer to pass on when a busy backend's stream
 // error is the request's last failure: 503 in the client's format.
 func (a *attempt) streamErrorAnswer(sig signal) *exchange.Response {
-	e := openai.NewError("overloaded_error", "overloaded", "", sig.message)
+	e := openai.NewError(typeOverloaded, codeOverloaded, "", sig.message)
 	status, body := renderError(a.f.req.API, 503, e)
 	return &exchange.Response{Status: status, Body: body, Backend: a.t.Backend.Name,
 		Header: []exchange.Field{{Name: "Content-Type", Value: "application/json"}, {Name: "Retry-After", Value: "1"}}}

@@ -10,6 +10,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -323,6 +324,16 @@ var (
 // is not finished until the returned Stream has been written or closed.
 func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Response {
 	resp := p.forward(ctx, req)
+	if resp.Backend != "" {
+		// A backend's own request id (Anthropic's request-id) goes on
+		// under another name, whatever the client's API: the client's
+		// request id is the router's.
+		for i, f := range resp.Header {
+			if strings.EqualFold(f.Name, "request-id") {
+				resp.Header[i].Name = "X-Upstream-Request-Id"
+			}
+		}
+	}
 	if req.API.Anthropic() {
 		resp = anthropicAnswer(req, resp)
 	}
@@ -330,24 +341,47 @@ func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Respo
 }
 
 // anthropicAnswer gives an answer to an Anthropic client its request-id
-// header and, for an error the router made, Anthropic's error envelope.
+// header and, for an error, Anthropic's error envelope (re-rendered when
+// the router made it in OpenAI's) with the request id in its body.
 func anthropicAnswer(req *exchange.Call, resp *exchange.Response) *exchange.Response {
-	// A passed-through backend's own request id goes on under another name.
-	for i, f := range resp.Header {
-		if strings.EqualFold(f.Name, "request-id") {
-			resp.Header[i].Name = "X-Upstream-Request-Id"
-		}
-	}
 	resp.Header = append(resp.Header, exchange.Field{Name: "request-id", Value: req.RequestID})
-	if resp.Backend != "" || resp.Stream != nil || resp.Status < 400 {
+	if resp.Stream != nil || resp.Status < 400 {
 		return resp
 	}
-	var e openai.ErrorBody
-	if json.Unmarshal(resp.Body, &e) != nil || e.Error.Type == "" {
-		return resp // already Anthropic's (a translated backend error)
+	if resp.Backend == "" {
+		var e openai.ErrorBody
+		if json.Unmarshal(resp.Body, &e) == nil && e.Error.Type != "" {
+			resp.Status, resp.Body = renderError(req.API, resp.Status, e.Error)
+		}
 	}
-	resp.Status, resp.Body = renderError(req.API, resp.Status, e.Error)
+	resp.Body = withRequestID(resp.Body, req.RequestID)
 	return resp
+}
+
+// withRequestID adds "request_id" to an Anthropic error body that has
+// none (Anthropic's own errors carry one; a passed-through one keeps the
+// backend's). Any other body is returned as it is.
+func withRequestID(body []byte, id string) []byte {
+	isError, has := false, false
+	err := openai.Members(body, func(m openai.Member) bool {
+		switch {
+		case m.KeyIs("type"):
+			isError = string(body[m.Start:m.End]) == `"error"`
+		case m.KeyIs("request_id"):
+			has = true
+		}
+		return true
+	})
+	if err != nil || !isError || has {
+		return body
+	}
+	end := bytes.LastIndexByte(body, '}')
+	quoted, _ := json.Marshal(id)
+	out := make([]byte, 0, len(body)+len(quoted)+16)
+	out = append(out, body[:end]...)
+	out = append(out, `,"request_id":`...)
+	out = append(out, quoted...)
+	return append(out, body[end:]...)
 }
 
 func (p *Proxy) forward(ctx context.Context, req *exchange.Call) *exchange.Response {
@@ -531,6 +565,10 @@ type forwarding struct {
 	// limited lists the backends refused by their own rate limit during
 	// this request, and until when.
 	limited []limitedBackend
+	// overloaded is set by nextAvailable when every candidate rests only
+	// because it said it was overloaded (503 with Retry-After, 529), not
+	// because of a rate limit: the router then answers 503, not 429.
+	overloaded bool
 }
 
 // limitedBackend is a backend over its own rate limit.
@@ -560,7 +598,11 @@ func (f *forwarding) run() *exchange.Response {
 			if f.last != nil {
 				return f.last.response(f.rec)
 			}
-			if limited {
+			switch {
+			case limited && f.overloaded:
+				f.rec.ErrorKind = "backends_overloaded"
+				return errorResponse(503, openai.NewError(typeOverloaded, codeOverloaded, "", "every backend for model `"+f.req.Fields.Model+"` is overloaded; retry after the indicated time"), f.capWait(wait))
+			case limited:
 				f.rec.ErrorKind = "backends_rate_limited"
 				return errorResponse(429, openai.ErrorForStatus(429, "every backend for model `"+f.req.Fields.Model+"` is rate limited; retry after the indicated time"), f.capWait(wait))
 			}
@@ -877,6 +919,7 @@ func (f *forwarding) anyUntried() bool {
 func (f *forwarding) nextAvailable(now time.Time) (wait time.Duration, limited bool) {
 	best := time.Duration(math.MaxInt64)
 	limited = true
+	rateLimited := false // some candidate rests for a rate limit, not overload
 	seen := 0
 	for _, g := range f.res.Groups {
 		for _, b := range g.Backends {
@@ -884,21 +927,26 @@ func (f *forwarding) nextAvailable(now time.Time) (wait time.Duration, limited b
 				continue
 			}
 			seen++
-			cooling := false
+			cooling, overloaded := false, false
 			if until := b.State.CooldownUntil(); until.After(now) {
 				best = min(best, until.Sub(now))
-				cooling = true
+				cooling, overloaded = true, b.State.CooldownOverloaded()
+				rateLimited = rateLimited || !overloaded
 			}
 			if c := f.snap.opts.Cooldowns; c != nil {
+				// Another replica's cooldown does not say why: a rate limit,
+				// unless this replica saw the backend overloaded itself.
 				if until := c.Until(b.Name); until.After(now) {
 					best = min(best, until.Sub(now))
 					cooling = true
+					rateLimited = rateLimited || !overloaded
 				}
 			}
 			for _, l := range f.limited {
 				if l.b == b && l.until.After(now) {
 					best = min(best, l.until.Sub(now))
 					cooling = true
+					rateLimited = true
 				}
 			}
 			if t := f.snap.targets[b]; t.Breaker != nil {
@@ -915,6 +963,7 @@ func (f *forwarding) nextAvailable(now time.Time) (wait time.Duration, limited b
 	if best == time.Duration(math.MaxInt64) {
 		best = 0
 	}
+	f.overloaded = limited && seen > 0 && !rateLimited
 	return best, limited && seen > 0
 }
 

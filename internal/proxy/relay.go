@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
+	"strconv"
 
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
@@ -66,6 +68,13 @@ func (p *passOpenAI) event(dst []byte, ev openai.Event, committed bool) ([]byte,
 		u, _ := openai.ParseUsage(ev.Data)
 		return dst, signal{usage: usage{u.PromptTokens, u.CompletionTokens, true}}
 	}
+	if committed && (bytes.Contains(ev.Data, errorKey) || string(ev.Name) == "error") {
+		// The backend's own error event after the commit point: not
+		// relayed, the stream ends with the router's one error event.
+		if c := openai.InspectEvent(ev); c.Error {
+			return dst, signal{failed: true, message: c.Message}
+		}
+	}
 	dst = append(dst, ev.Raw...)
 	if ev.IsDone() {
 		return dst, signal{done: true}
@@ -97,16 +106,45 @@ func (p *passOpenAI) fail(dst []byte, e openai.Error) []byte {
 	return append(dst, "\n\n"...)
 }
 
+// upstreamError passes a backend's 4xx on unchanged, and its 5xx when it
+// is in the OpenAI envelope (vLLM's and llama.cpp's are); any other 5xx
+// body (a load balancer's HTML page, an empty 502) becomes the router's
+// envelope: 503 and 504 keep their status, other 5xx are 502
+// upstream_error.
 func (p *passOpenAI) upstreamError(status int, body []byte) (int, []byte, *translate.UpstreamError) {
-	return status, body, nil
+	if status < 500 || openai.IsErrorEnvelope(body) {
+		return status, body, nil
+	}
+	switch status {
+	case 503:
+		return status, openai.ErrorForStatus(status, "the backend is unavailable").JSON(), nil
+	case 504:
+		return status, openai.ErrorForStatus(status, "the backend timed out").JSON(), nil
+	}
+	return 502, openai.ErrorForStatus(502, "the backend failed (status "+strconv.Itoa(status)+")").JSON(), nil
 }
 
+// whole checks that a complete answer is a JSON object (anything else, such
+// as an HTML page from a proxy in front of the backend, is a malformed
+// answer that fails over) and reads its usage. Only its outline is checked:
+// validating all of it would cost more than the rest of the request.
 func (p *passOpenAI) whole(body []byte) ([]byte, usage, error) {
+	if !openai.LooksLikeObject(body) {
+		return nil, usage{}, errNotJSONObject
+	}
 	u, ok := openai.ParseUsage(body)
 	return body, usage{u.PromptTokens, u.CompletionTokens, ok}, nil
 }
 
-var finishKey = []byte(`"finish_reason":"`)
+// errNotJSONObject is a 2xx answer whose body is not a JSON object.
+var errNotJSONObject = errors.New("the body is not a JSON object")
+
+var (
+	finishKey = []byte(`"finish_reason":"`)
+	// errorKey is in every OpenAI-style error event; content never holds
+	// it unescaped.
+	errorKey = []byte(`"error"`)
+)
 
 // openAIPath is the path below an OpenAI-compatible backend's /v1 of an
 // API it serves natively.

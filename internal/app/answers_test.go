@@ -1,0 +1,234 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/continuumhq/continuum/internal/config"
+	"github.com/continuumhq/continuum/internal/mock"
+)
+
+// These tests cover what the router makes of backends' answers that are
+// not what an OpenAI-compatible server should send: malformed 2xx bodies,
+// 5xx pages outside the OpenAI envelope, an error event in a committed
+// stream, overloaded backends, and upstream request ids.
+
+// rawBackend answers every request with a fixed status, content type and
+// body, and counts the requests.
+type rawBackend struct {
+	status int
+	ctype  string
+	body   string
+	calls  atomic.Int64
+}
+
+func (b *rawBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.calls.Add(1)
+	_, _ = io.Copy(io.Discard, r.Body)
+	if b.ctype != "" {
+		w.Header().Set("Content-Type", b.ctype)
+	}
+	w.WriteHeader(b.status)
+	_, _ = io.WriteString(w, b.body)
+}
+
+// envelope decodes an OpenAI error envelope, failing the test otherwise.
+func envelope(t *testing.T, resp *http.Response, body string) (typ, code, msg string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want application/json (body %q)", ct, body)
+	}
+	var e struct {
+		Error struct {
+			Type    string  `json:"type"`
+			Code    *string `json:"code"`
+			Message string  `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Type == "" {
+		t.Fatalf("not the OpenAI error envelope: %q (%v)", body, err)
+	}
+	if e.Error.Code != nil {
+		code = *e.Error.Code
+	}
+	return e.Error.Type, code, e.Error.Message
+}
+
+// A 2xx answer that is not a JSON object (a proxy's login page in front of
+// a backend, plain text) is a malformed answer: the request fails over, and
+// with no other backend the client gets 502 upstream_error.
+func TestMalformedAnswerFailsOver(t *testing.T) {
+	page := &rawBackend{status: 200, ctype: "text/html", body: "<html>proxy login page</html>"}
+	text := &rawBackend{status: 200, ctype: "application/json", body: "this is not json"}
+	e := start(t,
+		withHandlerBackend("page", page, "m"),
+		withBackend("good", mock.Options{Models: []string{"m"}}),
+		withHandlerBackend("text", text, "solo"),
+		withConfig(func(c *config.Config) { c.SelectionStrategy = "round_robin" }))
+
+	for _, stream := range []bool{false, true} {
+		for i := range 4 {
+			resp, body := e.Post("/v1/chat/completions", chatBody("m", stream))
+			if resp.StatusCode != 200 || strings.Contains(body, "login") || resp.Header.Get("X-Continuum-Backend") != "good" {
+				t.Fatalf("stream %v, request %d: %d from %q: %q; want 200 from the good backend", stream, i, resp.StatusCode, resp.Header.Get("X-Continuum-Backend"), body)
+			}
+		}
+	}
+	if page.calls.Load() == 0 {
+		t.Fatal("the backend answering HTML was never tried: the test proves nothing")
+	}
+	resp, body := e.Post("/v1/chat/completions", chatBody("solo", false))
+	if resp.StatusCode != 502 {
+		t.Fatalf("the only backend answering plain text: %d %q, want 502", resp.StatusCode, body)
+	}
+	if typ, _, _ := envelope(t, resp, body); typ != "upstream_error" {
+		t.Errorf("type %q, want upstream_error", typ)
+	}
+	e.Logs.WaitFor(t, "msg=request", "model=solo", "status=502", "error=protocol")
+}
+
+// A backend's 5xx reaches the client in the OpenAI envelope: its own when
+// it sent one, the router's otherwise.
+func TestBackend5xxInEnvelope(t *testing.T) {
+	own := `{"error":{"message":"CUDA out of memory","type":"server_error","param":null,"code":null}}`
+	tests := []struct {
+		model      string
+		backend    *rawBackend
+		wantStatus int
+		wantType   string
+		wantBody   string // exact, when the backend's own envelope is passed on
+	}{
+		{"html500", &rawBackend{status: 500, ctype: "text/html", body: "<html><body>Internal Server Error</body></html>"}, 502, "upstream_error", ""},
+		{"empty502", &rawBackend{status: 502, ctype: "text/plain"}, 502, "upstream_error", ""},
+		{"html503", &rawBackend{status: 503, ctype: "text/html", body: "<html>down for maintenance</html>"}, 503, "no_backend_available", ""},
+		{"html504", &rawBackend{status: 504, ctype: "text/html", body: "<html>gateway timeout</html>"}, 504, "upstream_timeout", ""},
+		{"own500", &rawBackend{status: 500, ctype: "application/json", body: own}, 500, "server_error", own},
+	}
+	var opts []setupOption
+	for _, tt := range tests {
+		opts = append(opts, withHandlerBackend(tt.model, tt.backend, tt.model))
+	}
+	e := start(t, opts...)
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			resp, body := e.Post("/v1/chat/completions", chatBody(tt.model, false))
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (body %q), want %d", resp.StatusCode, body, tt.wantStatus)
+			}
+			if typ, _, msg := envelope(t, resp, body); typ != tt.wantType || strings.Contains(msg, "<html") {
+				t.Errorf("type %q message %q, want type %s and no page", typ, msg, tt.wantType)
+			}
+			if tt.wantBody != "" && body != tt.wantBody {
+				t.Errorf("body %q, want the backend's own envelope %q", body, tt.wantBody)
+			}
+			if resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "" {
+				t.Error("a 503 without Retry-After")
+			}
+		})
+	}
+}
+
+// A backend's error event after the commit point ends the stream with one
+// error event, the router's, carrying the backend's message.
+func TestBackendErrorEventAfterCommit(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}`+"\n\n")
+		_, _ = io.WriteString(w, `data: {"error":{"message":"engine died","type":"server_error"}}`+"\n\n")
+	})
+	e := start(t, withHandlerBackend("dying", h, "m"))
+	resp, err := http.Post(e.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody("m", true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Error("the stream ended cleanly; want it cut without the final chunk")
+	}
+	body := string(raw)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %q", resp.StatusCode, body)
+	}
+	if n := strings.Count(body, `"error"`); n != 1 {
+		t.Errorf("%d error events, want 1:\n%s", n, body)
+	}
+	if !strings.Contains(body, "engine died") || !strings.Contains(body, "stream_interrupted") || strings.Contains(body, "[DONE]") {
+		t.Errorf("want the router's stream_interrupted event with the backend's message and no [DONE]:\n%s", body)
+	}
+	if !strings.Contains(body, `"content":"Hi"`) {
+		t.Errorf("the content before the error is missing:\n%s", body)
+	}
+}
+
+// Once every backend rests after saying it was overloaded (503 with
+// Retry-After), the router answers 503 overloaded, not 429; after a 429 it
+// answers 429. Anthropic clients get 529 overloaded_error with the request
+// id in the body.
+func TestOverloadedBackendsAnswer503(t *testing.T) {
+	e := start(t,
+		withBackend("busy", mock.Options{Models: []string{"busy"}, ErrorStatus: 503, RetryAfter: "30"}),
+		withBackend("limited", mock.Options{Models: []string{"limited"}, ErrorStatus: 429, RetryAfter: "30"}))
+
+	if resp, body := e.Post("/v1/chat/completions", chatBody("busy", false)); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "30" {
+		t.Fatalf("the backend's own 503: %d, Retry-After %q, %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	resp, body := e.Post("/v1/chat/completions", chatBody("busy", false))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("while the backend rests: %d, Retry-After %q, %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if typ, code, _ := envelope(t, resp, body); typ != "overloaded_error" || code != "overloaded" {
+		t.Errorf("type %q code %q, want overloaded_error/overloaded", typ, code)
+	}
+
+	resp, body = e.Post("/v1/messages", `{"model":"busy","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	var ae struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &ae); err != nil || resp.StatusCode != 529 || ae.Error.Type != "overloaded_error" {
+		t.Errorf("Anthropic client: %d %q, want 529 overloaded_error", resp.StatusCode, body)
+	}
+	if id := resp.Header.Get("Request-Id"); id == "" || ae.RequestID != id {
+		t.Errorf("Anthropic error body request_id %q, header request-id %q: want both, equal", ae.RequestID, id)
+	}
+
+	e.Post("/v1/chat/completions", chatBody("limited", false))
+	resp, body = e.Post("/v1/chat/completions", chatBody("limited", false))
+	if resp.StatusCode != 429 {
+		t.Fatalf("while a rate-limited backend rests: %d %q, want 429", resp.StatusCode, body)
+	}
+	if typ, _, _ := envelope(t, resp, body); typ != "rate_limit_exceeded" {
+		t.Errorf("type %q, want rate_limit_exceeded", typ)
+	}
+}
+
+// An Anthropic backend's request-id reaches OpenAI clients as
+// X-Upstream-Request-Id, never as their request id.
+func TestUpstreamRequestIDRenamed(t *testing.T) {
+	e := start(t, withBackend("claude", mock.Options{API: mock.APIAnthropic, Models: []string{"claude-x"}, Tokens: 3}, anthropicBackend))
+	for _, path := range []string{"/v1/chat/completions", "/v1/responses"} {
+		body := chatBody("claude-x", false)
+		if path == "/v1/responses" {
+			body = `{"model":"claude-x","input":"hi"}`
+		}
+		resp, got := e.Post(path, body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, got)
+		}
+		if id := resp.Header.Get("Request-Id"); id != "" {
+			t.Errorf("%s: Request-Id %q passed to an OpenAI client", path, id)
+		}
+		if up := resp.Header.Get("X-Upstream-Request-Id"); up == "" || up == resp.Header.Get("X-Request-Id") {
+			t.Errorf("%s: X-Upstream-Request-Id %q (X-Request-Id %q), want the backend's", path, up, resp.Header.Get("X-Request-Id"))
+		}
+	}
+}
