@@ -363,3 +363,56 @@ func BenchmarkRedisTake(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// TestRedisRespec: a bucket whose rate or burst changed (a reload) keeps
+// its tokens up to the new burst, as MemoryStore does: a raised limit frees
+// a client at once instead of making it wait out the old rate, and a
+// lowered one grants no burst beyond the new one.
+func TestRedisRespec(t *testing.T) {
+	srv := redistest.Start(t)
+	s := NewRedisStore(client(t, srv), RedisOptions{Timeout: time.Second})
+	ctx := context.Background()
+	take := func(rate float64, burst int64) Result {
+		t.Helper()
+		res, err := s.Take(ctx, []Item{{Key: "client:a", Rate: rate, Burst: burst, Cost: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// 0.1 per second, burst 2: the third request waits ~10 s.
+	for i := range 2 {
+		if res := take(0.1, 2); !res.Allowed {
+			t.Fatalf("request %d under the old limit refused", i)
+		}
+	}
+	if res := take(0.1, 2); res.Allowed || res.RetryAfter < 9*time.Second {
+		t.Fatalf("third request under the old limit: allowed %v, retry after %v; want refused for ~10s", res.Allowed, res.RetryAfter)
+	}
+	// Raised to 100 per second, burst 100: the empty bucket refills at the
+	// new rate, one request every 10 ms, not after the old 10 s.
+	res := take(100, 100)
+	if !res.Allowed && res.RetryAfter > 20*time.Millisecond {
+		t.Fatalf("after raising the limit: refused for %v, want at most one new interval (10ms)", res.RetryAfter)
+	}
+
+	// A nearly full bucket lowered to burst 2 keeps only 2 tokens.
+	for range 3 {
+		if _, err := s.Take(ctx, []Item{{Key: "client:b", Rate: 1000, Burst: 1000, Cost: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allowed := 0
+	for range 5 {
+		r, err := s.Take(ctx, []Item{{Key: "client:b", Rate: 0.01, Burst: 2, Cost: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Allowed {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Errorf("after lowering a nearly full bucket to burst 2: %d of 5 allowed, want 2", allowed)
+	}
+}
