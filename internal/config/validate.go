@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/mask"
 )
 
 // Validate checks the configuration's semantics: required settings, ranges,
@@ -339,13 +340,16 @@ func urlProblem(raw string, err error) string {
 		}
 		return err.Error()
 	}
-	masked := maskURL(raw)
+	masked := mask.URL(raw)
 	switch {
 	case masked != raw:
 		if _, merr := url.Parse(masked); merr != nil {
 			return detail(merr)
 		}
-		return "the user information is malformed (percent-encode reserved characters such as @ : / # ? in the password)"
+		if strings.Contains(masked, mask.Value+"@") {
+			return "the user information is malformed (percent-encode reserved characters such as @ : / # ? in the password)"
+		}
+		return "a credential in the query is malformed (percent-encode reserved characters)"
 	case looksSecret(raw):
 		return "not a URL"
 	}
