@@ -47,3 +47,55 @@ func TestSecAliasBomb(t *testing.T) {
 		t.Errorf("check: got exit code %d, stdout %q, stderr %q; want 1 and %s%s", code, stdout, stderr, path, want)
 	}
 }
+
+// secHistory returns the configuration history, newest first.
+func secHistory(t *testing.T, e *env) []manageVersion {
+	t.Helper()
+	var out struct {
+		Versions []manageVersion `json:"versions"`
+	}
+	if code, text := manage(t, e, "GET", "/admin/config/history", "", &out); code != 200 {
+		t.Fatalf("GET /admin/config/history: got %d %s", code, text)
+	}
+	return out.Versions
+}
+
+// TestSecNoOpChangesAddNoVersion: revoking a key twice, and reloading the
+// same file twice, add one version each time the configuration changes and
+// none otherwise; rolling back still works.
+func TestSecNoOpChangesAddNoVersion(t *testing.T) {
+	t.Parallel()
+	e, _, _ := startManaged(t)
+	for i := range 2 {
+		if code, text := manage(t, e, "DELETE", "/admin/keys/team-a", "", nil); code != 200 {
+			t.Fatalf("DELETE /admin/keys/team-a #%d: got %d %s, want 200", i+1, code, text)
+		}
+	}
+	for i := range 2 {
+		if code, text := manage(t, e, "POST", "/admin/config/reload", "", nil); code != 200 {
+			t.Fatalf("reload #%d: got %d %s, want 200", i+1, code, text)
+		}
+	}
+	vs := secHistory(t, e)
+	var got []string
+	for _, v := range vs {
+		got = append(got, fmt.Sprintf("%d:%s", v.ID, v.Trigger))
+	}
+	if want := "2:key_revoke 1:startup"; strings.Join(got, " ") != want {
+		t.Fatalf("history: got %s, want %s", strings.Join(got, " "), want)
+	}
+	if !vs[0].Current || vs[0].SHA256 == vs[1].SHA256 {
+		t.Errorf("history: got %+v, want version 2 current and different from 1", vs)
+	}
+
+	// Rolling back to version 1 adds version 3; doing it again adds nothing.
+	for range 2 {
+		if code, text := manage(t, e, "POST", "/admin/config/rollback/1", "", nil); code != 200 {
+			t.Fatalf("rollback: got %d %s, want 200", code, text)
+		}
+	}
+	vs = secHistory(t, e)
+	if len(vs) != 3 || vs[0].ID != 3 || vs[0].Trigger != "rollback" || vs[0].SHA256 != vs[2].SHA256 || !vs[0].Current {
+		t.Errorf("history after rollbacks: got %+v, want version 3 (rollback, as version 1) current", vs)
+	}
+}
