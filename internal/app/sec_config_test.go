@@ -99,3 +99,31 @@ func TestSecNoOpChangesAddNoVersion(t *testing.T) {
 		t.Errorf("history after rollbacks: got %+v, want version 3 (rollback, as version 1) current", vs)
 	}
 }
+
+// TestSecDuplicateJSONKeys: an admin body that gives a key twice, exactly or
+// in another case, is refused (400 invalid_json, naming the key) and
+// changes nothing.
+func TestSecDuplicateJSONKeys(t *testing.T) {
+	t.Parallel()
+	e, path, backend := startManaged(t)
+	before := readFile(t, path)
+	tests := []struct{ method, path, body, want string }{
+		{"POST", "/admin/backends", `{"name":"x4","name":"x5","url":"` + backend + `"}`, `the key \"name\" is given twice`},
+		{"POST", "/admin/backends", `{"name":"x4","Name":"x5","url":"` + backend + `"}`, `the key \"name\" is given twice, also as \"Name\"`},
+		{"PUT", "/admin/backends/a", `{"weight":2,"weight":3}`, `the key \"weight\" is given twice`},
+		{"POST", "/admin/keys", `{"id":"k1","id":"k2"}`, `the key \"id\" is given twice`},
+		{"POST", "/admin/keys", `{"id":"k1","ID":"k2"}`, `the key \"id\" is given twice, also as \"ID\"`},
+	}
+	for _, tt := range tests {
+		code, text := manage(t, e, tt.method, tt.path, tt.body, nil)
+		if code != 400 || !strings.Contains(text, `"code":"invalid_json"`) || !strings.Contains(text, tt.want) {
+			t.Errorf("%s %s %s: got %d %s, want 400 invalid_json holding %s", tt.method, tt.path, tt.body, code, text, tt.want)
+		}
+	}
+	if readFile(t, path) != before {
+		t.Errorf("a refused body changed the file:\n%s", readFile(t, path))
+	}
+	if vs := secHistory(t, e); len(vs) != 1 {
+		t.Errorf("history: got %d versions, want 1", len(vs))
+	}
+}
