@@ -127,3 +127,32 @@ func TestSecDuplicateJSONKeys(t *testing.T) {
 		t.Errorf("history: got %d versions, want 1", len(vs))
 	}
 }
+
+// TestSecNamesUsableInPaths: the admin API refuses backend names and key
+// ids it could not manage afterwards (422, the file unchanged), and so does
+// `continuum check`, at the line of the name.
+func TestSecNamesUsableInPaths(t *testing.T) {
+	t.Parallel()
+	e, path, backend := startManaged(t)
+	before := readFile(t, path)
+	for _, tt := range []struct{ path, body, want string }{
+		{"/admin/backends", `{"name":"../../etc/passwd","url":"` + backend + `"}`, `backend name \"../../etc/passwd\" must not contain / or \\`},
+		{"/admin/backends", `{"name":"a/b","url":"` + backend + `"}`, `backend name \"a/b\" must not contain / or \\`},
+		{"/admin/backends", `{"name":"..","url":"` + backend + `"}`, `backend name \"..\" must not be . or ..`},
+		{"/admin/keys", `{"id":"../x"}`, `key id \"../x\" must not contain / or \\`},
+	} {
+		code, text := manage(t, e, "POST", tt.path, tt.body, nil)
+		if code != 422 || !strings.Contains(text, `"code":"invalid_config"`) || !strings.Contains(text, tt.want) {
+			t.Errorf("POST %s %s: got %d %s, want 422 invalid_config holding %s", tt.path, tt.body, code, text, tt.want)
+		}
+	}
+	if readFile(t, path) != before {
+		t.Errorf("a refused change was written:\n%s", readFile(t, path))
+	}
+
+	file := rtWriteFile(t, "config.yaml", "backends:\n  - name: a/b\n    url: http://127.0.0.1:8000\n")
+	code, _, stderr := rtMain(t, "check", "-c", file)
+	if want := file + `:2:11: backends[0].name: backend name "a/b" must not contain / or \`; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("check: got exit code %d and\n%s\nwant 1 and %s", code, stderr, want)
+	}
+}

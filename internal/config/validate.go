@@ -260,6 +260,9 @@ func (v *validator) backends() {
 		default:
 			names[b.Name] = i
 		}
+		if problem := pathNameProblem(b.Name); problem != "" {
+			v.errorf(pathKey(p, "name"), "backend name %s %s (it is part of the admin API's paths)", quote(b.Name), problem)
+		}
 		v.backendURL(pathKey(p, "url"), b.URL)
 		if _, ok := canonicalBackendType(b.Type); !ok {
 			valid := make([]string, len(backend.Types))
@@ -553,6 +556,9 @@ func (v *validator) apiKeys() {
 			v.errorf(pathKey(p, "id"), "duplicate key id %s%s", quote(k.ID), v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "id"), pathKey(p, "id")))
 		} else if k.ID != "" {
 			ids[k.ID] = i
+		}
+		if problem := pathNameProblem(k.ID); problem != "" {
+			v.errorf(pathKey(p, "id"), "key id %s %s (it is part of the admin API's paths)", quote(k.ID), problem)
 		}
 		for j, s := range k.Scopes {
 			if !slices.Contains(apiKeyScopes, s) {
