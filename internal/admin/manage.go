@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,19 +135,32 @@ func (h *handler) manager(w http.ResponseWriter) (Manager, bool) {
 	return m, ok
 }
 
-// readJSON decodes the request body as a JSON object.
+// readJSON decodes the request body as a JSON object. A key given twice in
+// one object, exactly or in another case, is refused like a syntax error
+// (see duplicateKey).
 func readJSON(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
 	var fields map[string]any
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		msg := "the body must be a JSON object"
-		if err != nil {
-			msg += ": " + err.Error()
-		}
-		writeError(w, http.StatusBadRequest, openai.NewError(openai.TypeInvalidRequest, "invalid_json", "", msg))
-		return nil, false
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err == nil {
+		err = json.NewDecoder(bytes.NewReader(body)).Decode(&fields)
 	}
-	return fields, true
+	if err == nil && fields != nil {
+		key, earlier, dup := duplicateKey(body)
+		if !dup {
+			return fields, true
+		}
+		if key == earlier {
+			err = fmt.Errorf("the key %q is given twice", key)
+		} else {
+			err = fmt.Errorf("the key %q is given twice, also as %q (keys are case-sensitive; give each once)", earlier, key)
+		}
+	}
+	msg := "the body must be a JSON object"
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	writeError(w, http.StatusBadRequest, openai.NewError(openai.TypeInvalidRequest, "invalid_json", "", msg))
+	return nil, false
 }
 
 // versionID parses a version id from a path segment or query value.

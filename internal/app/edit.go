@@ -107,12 +107,19 @@ func (a *App) commit(trigger string, edit func(text []byte) ([]byte, error)) (Co
 }
 
 // writeAtomic replaces the file at path with data: it writes a temporary
-// file in the same directory, with the mode of the file it replaces (0600
-// for a new one), syncs it and renames it over path, so that a reader (or
-// the file watcher) sees the old file or the new one, never half of one.
+// file in the same directory, with the mode, owner and group of the file it
+// replaces (mode 0600 for a new one; owner and group when the process may
+// set them), syncs it and renames it over path, so that a reader (or the
+// file watcher) sees the old file or the new one, never half of one. When
+// path is a symbolic link, the file it points to is replaced and the link
+// is kept.
 func writeAtomic(path string, data []byte) error {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
 	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
+	fi, statErr := os.Stat(path)
+	if statErr == nil {
 		mode = fi.Mode().Perm()
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -127,6 +134,12 @@ func writeAtomic(path string, data []byte) error {
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write configuration: %w", err)
+	}
+	if statErr == nil {
+		if err := keepOwner(tmp, fi); err != nil {
+			tmp.Close()
+			return fmt.Errorf("write configuration: %w", err)
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()

@@ -42,11 +42,18 @@ type history struct {
 }
 
 // add records a configuration applied from text and returns its version.
+// A configuration identical to the newest version (the same text, and the
+// same effective values, which files it names may change) is not recorded
+// again: add returns the newest version, so that no-op changes and repeated
+// reloads do not push real rollback points out of the history.
 func (h *history) add(now time.Time, trigger string, text []byte, cfg *config.Config) ConfigVersion {
 	sum := sha256.Sum256(text)
 	v := ConfigVersion{Time: now, Trigger: trigger, SHA256: hex.EncodeToString(sum[:]), Redacted: renderRedacted(cfg), text: text}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if n := len(h.versions); n > 0 && h.versions[n-1].SHA256 == v.SHA256 && h.versions[n-1].Redacted == v.Redacted {
+		return h.versions[n-1]
+	}
 	h.next++
 	v.ID = h.next
 	h.versions = append(h.versions, v)

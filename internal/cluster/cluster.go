@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/continuumhq/continuum/internal/mask"
 )
 
 // Defaults of Options.
@@ -83,7 +85,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 	}
 	scheme, rest, ok := strings.Cut(o.URL, "://")
 	if !ok {
-		return nil, fmt.Errorf("cluster: redis url %q has no scheme", redact(o.URL))
+		return nil, fmt.Errorf("cluster: redis url %q has no scheme", mask.URL(o.URL))
 	}
 	base, mode, _ := strings.Cut(scheme, "+")
 	switch {
@@ -96,7 +98,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 	case "":
 		opt, err := redis.ParseURL(o.URL)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: redis url %q: %w", redact(o.URL), err)
+			return nil, fmt.Errorf("cluster: redis url %q: %w", mask.URL(o.URL), err)
 		}
 		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = -1, 1, true
 		if o.PoolSize > 0 {
@@ -106,10 +108,10 @@ func Open(o Options) (redis.UniversalClient, error) {
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(base + "://" + rest)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: redis sentinel url %q: %w", redact(o.URL), err)
+			return nil, fmt.Errorf("cluster: redis sentinel url %q: %w", mask.URL(o.URL), err)
 		}
 		if opt.MasterName == "" {
-			return nil, fmt.Errorf("cluster: redis sentinel url %q: master_name is missing", redact(o.URL))
+			return nil, fmt.Errorf("cluster: redis sentinel url %q: master_name is missing", mask.URL(o.URL))
 		}
 		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = -1, 1, true
 		if o.PoolSize > 0 {
@@ -119,7 +121,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 	case "cluster":
 		opt, err := redis.ParseClusterURL(base + "://" + rest)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: redis cluster url %q: %w", redact(o.URL), err)
+			return nil, fmt.Errorf("cluster: redis cluster url %q: %w", mask.URL(o.URL), err)
 		}
 		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = -1, 1, true
 		if o.PoolSize > 0 {
@@ -127,24 +129,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 		}
 		return redis.NewClusterClient(opt), nil
 	}
-	return nil, fmt.Errorf("cluster: redis url %q: unknown scheme %q (want redis, rediss, unix, redis+sentinel, redis+cluster)", redact(o.URL), scheme)
-}
-
-// redact hides the password of a URL for error messages.
-func redact(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return u
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return nil, fmt.Errorf("cluster: redis url %q: unknown scheme %q (want redis, rediss, unix, redis+sentinel, redis+cluster)", mask.URL(o.URL), scheme)
 }
 
 // Logger adapts a printf-style function (such as a *slog.Logger's Debug

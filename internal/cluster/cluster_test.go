@@ -36,7 +36,8 @@ func TestOpen(t *testing.T) {
 		{"http://x", "", "unknown scheme"},
 		{"memcached+cluster://x", "", "unknown scheme"},
 		{"localhost:6379", "", "no scheme"},
-		{"redis://u:secret@h:1?nope=1", "", "redis://u:xxxxx@h:1"},
+		{"redis://u:secret@h:1?nope=1", "", "redis://****@h:1"},
+		{"redis+sentinel://s1:26379?password=secret", "", "redis+sentinel://s1:26379?password=****"},
 		{"", "", "empty"},
 	}
 	for _, c := range cases {

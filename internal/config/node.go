@@ -414,6 +414,12 @@ func (d *decoder) anyMap(dst *map[string]any) decodeFunc {
 }
 
 func (d *decoder) anyValue(n *yaml.Node, path string) any {
+	if d.values++; d.values > maxExpandedNodes {
+		if d.values == maxExpandedNodes+1 {
+			d.errorf(n, path, "with its aliases expanded the value holds more than %d nodes", maxExpandedNodes)
+		}
+		return nil
+	}
 	n = resolve(n)
 	switch n.Kind {
 	case yaml.MappingNode:

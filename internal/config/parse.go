@@ -88,6 +88,9 @@ type decoder struct {
 	src    *sourceInfo
 	errs   []Diagnostic
 	warns  []Diagnostic
+	// values counts the nodes anyValue has turned into Go values, aliases
+	// expanded, to stop at maxExpandedNodes whatever the caller checked.
+	values int
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -175,6 +178,9 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 	}
 	if len(doc.Content) == 0 {
 		return nil, true
+	}
+	if !d.checkExpansion(&doc) {
+		return nil, false
 	}
 	return resolve(doc.Content[0]), true
 }

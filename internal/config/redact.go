@@ -2,24 +2,25 @@ package config
 
 import (
 	"maps"
-	"net/url"
 	"slices"
-	"strings"
+
+	"github.com/continuumhq/continuum/internal/mask"
 )
 
 // RedactedValue replaces every secret in the result of Redacted.
-const RedactedValue = "****"
+const RedactedValue = mask.Value
 
 // Redacted returns a deep copy of c with every secret replaced by
-// RedactedValue: backend API keys and the user information of backend
-// URLs (http://****@host), client API keys, rate-limit bypass keys, the
-// admin token and password, and the password in the Redis URL. Empty
+// RedactedValue: backend API keys, client API keys, rate-limit bypass
+// keys, the admin token and password, and the credentials in backend URLs
+// and the Redis URL: the user information (http://****@host) and the value
+// of credential query parameters (?password=****; see mask.URL). Empty
 // secrets stay empty, so that "not set" remains visible. c is not modified.
 func (c *Config) Redacted() *Config {
 	r := c.clone()
 	for i := range r.Backends {
 		r.Backends[i].APIKey = redact(r.Backends[i].APIKey)
-		r.Backends[i].URL = maskURL(r.Backends[i].URL)
+		r.Backends[i].URL = mask.URL(r.Backends[i].URL)
 	}
 	for i := range r.APIKeys.Keys {
 		r.APIKeys.Keys[i].Key = redact(r.APIKeys.Keys[i].Key)
@@ -29,7 +30,7 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Admin.Auth.Token = redact(r.Admin.Auth.Token)
 	r.Admin.Auth.Password = redact(r.Admin.Auth.Password)
-	r.RateLimiting.Redis.URL = redactURL(r.RateLimiting.Redis.URL)
+	r.RateLimiting.Redis.URL = mask.URL(r.RateLimiting.Redis.URL)
 	return r
 }
 
@@ -38,30 +39,6 @@ func redact(s string) string {
 		return ""
 	}
 	return RedactedValue
-}
-
-// redactURL hides the password of a URL; a URL that does not parse is
-// hidden whole, since it may hold a password anywhere.
-func redactURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return RedactedValue
-	}
-	if _, has := u.User.Password(); !has {
-		return s
-	}
-	// url.UserPassword would escape the asterisks: splice the user
-	// information in by hand.
-	user := url.User(u.User.Username()).String()
-	u.User = nil
-	rest, ok := strings.CutPrefix(u.String(), u.Scheme+"://")
-	if !ok {
-		return RedactedValue
-	}
-	return u.Scheme + "://" + user + ":" + RedactedValue + "@" + rest
 }
 
 // clone returns a deep copy of c. The source positions are shared: they

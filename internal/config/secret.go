@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/continuumhq/continuum/internal/mask"
 )
 
 // This file keeps secrets out of diagnostics. Problems are reported to
@@ -13,7 +15,8 @@ import (
 // like a secret wherever it was written (an API key pasted where a URL, a
 // model or a number belongs): such values are shown masked, as
 // sk-…(51 chars, looks like a secret). URLs are shown with their user
-// information replaced by ****.
+// information and credential query parameters (password=, key=, …)
+// replaced by **** (see mask.URL).
 
 // secretPrefixes are the beginnings of well-known credential formats. The
 // prefix is not secret, so a masked value shows it.
@@ -26,7 +29,7 @@ var secretPrefixes = []string{
 // secretPath reports whether the setting at path holds a secret, so that
 // no diagnostic may quote its value: API keys, tokens, passwords, rate
 // limit bypass keys and the Redis URL. (Backend URLs may hold a password
-// too; they are shown through maskURL.)
+// too; they are shown through mask.URL.)
 func secretPath(path string) bool {
 	if strings.HasPrefix(path, "rate_limiting.bypass_keys") || path == "rate_limiting.redis.url" {
 		return true
@@ -138,29 +141,10 @@ func maskSecrets(msg string) string {
 	return b.String()
 }
 
-// maskURL returns raw with its user information, if any, replaced by
-// "****": everything between "://" (or the start) and the last "@". It works
-// on text that does not parse as a URL, since a malformed password is a
-// common reason for that.
-func maskURL(raw string) string {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
-	}
-	start := 0
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if i > at {
-			return raw
-		}
-		start = i + 3
-	}
-	return raw[:start] + RedactedValue + raw[at:]
-}
-
-// quoteURL quotes a URL for a diagnostic with its user information masked,
-// or masks it whole when it looks like a secret of another kind.
+// quoteURL quotes a URL for a diagnostic with its credentials masked (see
+// mask.URL), or masks it whole when it looks like a secret of another kind.
 func quoteURL(raw string) string {
-	if m := maskURL(raw); m != raw {
+	if m := mask.URL(raw); m != raw {
 		return strconv.Quote(m)
 	}
 	return quote(raw)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/mask"
 )
 
 // Validate checks the configuration's semantics: required settings, ranges,
@@ -259,6 +260,9 @@ func (v *validator) backends() {
 		default:
 			names[b.Name] = i
 		}
+		if problem := pathNameProblem(b.Name); problem != "" {
+			v.errorf(pathKey(p, "name"), "backend name %s %s (it is part of the admin API's paths)", quote(b.Name), problem)
+		}
 		v.backendURL(pathKey(p, "url"), b.URL)
 		if _, ok := canonicalBackendType(b.Type); !ok {
 			valid := make([]string, len(backend.Types))
@@ -339,13 +343,16 @@ func urlProblem(raw string, err error) string {
 		}
 		return err.Error()
 	}
-	masked := maskURL(raw)
+	masked := mask.URL(raw)
 	switch {
 	case masked != raw:
 		if _, merr := url.Parse(masked); merr != nil {
 			return detail(merr)
 		}
-		return "the user information is malformed (percent-encode reserved characters such as @ : / # ? in the password)"
+		if strings.Contains(masked, mask.Value+"@") {
+			return "the user information is malformed (percent-encode reserved characters such as @ : / # ? in the password)"
+		}
+		return "a credential in the query is malformed (percent-encode reserved characters)"
 	case looksSecret(raw):
 		return "not a URL"
 	}
@@ -549,6 +556,9 @@ func (v *validator) apiKeys() {
 			v.errorf(pathKey(p, "id"), "duplicate key id %s%s", quote(k.ID), v.firstDefined(pathKey(pathIndex("api_keys.api_keys", j), "id"), pathKey(p, "id")))
 		} else if k.ID != "" {
 			ids[k.ID] = i
+		}
+		if problem := pathNameProblem(k.ID); problem != "" {
+			v.errorf(pathKey(p, "id"), "key id %s %s (it is part of the admin API's paths)", quote(k.ID), problem)
 		}
 		for j, s := range k.Scopes {
 			if !slices.Contains(apiKeyScopes, s) {

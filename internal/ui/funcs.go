@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ func templateFuncs() template.FuncMap {
 		"pretty":     pretty,
 		"meta":       meta,
 		"join":       strings.Join,
+		"pathseg":    url.PathEscape, // a name as one segment of a URL path
 		"spark":      spark,
 		"splitLines": func(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") },
 		"lineClass": func(l string) string {

@@ -303,7 +303,9 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 	case get && path == "/ui/config/diff":
 		h.diff(w, r)
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "/ui/backends/"):
-		h.drain(w, r, strings.TrimPrefix(path, "/ui/backends/"))
+		// The name is one escaped segment (see pathseg): split the path
+		// as sent, then unescape it.
+		h.drain(w, r, strings.TrimPrefix(strings.TrimSuffix(r.URL.EscapedPath(), "/"), "/ui/backends/"))
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "/ui/config/rollback/"):
 		h.rollback(w, r, strings.TrimPrefix(path, "/ui/config/rollback/"))
 	default:
