@@ -909,10 +909,22 @@ func requestID(ctx *fasthttp.RequestCtx) string {
 }
 
 // saneRequestID reports whether a client's X-Request-Id may be used: 1 to
-// 128 printable ASCII characters, no spaces.
+// 128 printable ASCII characters (0x20 to 0x7E, the space included; no
+// control characters, no other bytes). Such a value is safe to send back
+// in a header field and to log (slog quotes a value with a space).
 func saneRequestID(v []byte) bool {
 	return len(v) > 0 && len(v) <= 128 && printable(v)
 }
+
+// ValidRequestID reports whether a client's X-Request-Id value may be used
+// as the request's id (see saneRequestID); other listeners (the admin API's)
+// apply the same rule.
+func ValidRequestID(v string) bool {
+	return len(v) > 0 && len(v) <= 128 && printable([]byte(v))
+}
+
+// NewRequestID returns a new request id: 32 random hex digits.
+func NewRequestID() string { return newRequestID() }
 
 // newRequestID returns a random id of 32 hex digits.
 func newRequestID() string {
@@ -926,9 +938,10 @@ func newRequestID() string {
 	return string(b[:])
 }
 
+// printable reports whether v holds only printable ASCII, 0x20 to 0x7E.
 func printable(v []byte) bool {
 	for _, c := range v {
-		if c <= ' ' || c > '~' {
+		if c < ' ' || c > '~' {
 			return false
 		}
 	}
