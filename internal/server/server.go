@@ -430,7 +430,7 @@ func (s *Server) abortRunning() {
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.ContentLength() == -1 {
-		s.early.keep(h, s.endpointLabel)
+		s.early.keep(h, s.endpointLabel, s.apiOf)
 	} else {
 		s.early.forget(h)
 	}
@@ -452,7 +452,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// The body's end is ambiguous, so is the start of the next request.
 		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
 		s.describe(ctx, rec, nil)
-		s.refuse(ctx, rec, e)
+		s.refuse(ctx, rec, s.apiOf(ctx.Path()), e)
 		return
 	}
 	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
@@ -746,17 +746,7 @@ const requestIDKey = "continuum.request_id"
 // reject answers an error the router made, in the client API's format
 // (api 0 is OpenAI's), and records it.
 func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, api exchange.API, status int, e openai.Error) {
-	if api.Anthropic() && s.deps.RenderError != nil {
-		code, body := s.deps.RenderError(api, status, e)
-		ctx.SetStatusCode(code)
-		ctx.SetContentType("application/json")
-		if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
-		ctx.SetBody(body)
-	} else {
-		writeError(ctx, status, e)
-	}
+	s.writeError(ctx, api, rec.RequestID, status, e)
 	rec.Status = status
 	if rec.ErrorKind == "" {
 		rec.ErrorKind = e.Type
@@ -769,6 +759,40 @@ func (s *Server) done(rec *exchange.Record) {
 	if s.deps.Observer != nil {
 		s.deps.Observer.RequestDone(rec)
 	}
+}
+
+// writeError writes an error the router made in the client API's format
+// (api 0 is OpenAI's): an Anthropic client gets Anthropic's envelope
+// (Deps.RenderError) and the request id as request-id too, as on every
+// answer to it.
+func (s *Server) writeError(ctx *fasthttp.RequestCtx, api exchange.API, reqID string, status int, e openai.Error) {
+	if !api.Anthropic() || s.deps.RenderError == nil {
+		writeError(ctx, status, e)
+		return
+	}
+	code, body := s.deps.RenderError(api, status, e)
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	if reqID != "" {
+		ctx.Response.Header.Set(headerAnthropicRequestID, reqID)
+	}
+	ctx.SetBody(body)
+}
+
+// headerAnthropicRequestID is the response header in which Anthropic's API
+// returns the request id.
+const headerAnthropicRequestID = "request-id"
+
+// apiOf returns the client API of the API route at path, 0 (OpenAI's) for
+// any other path: the format of the errors the listener makes for it.
+func (s *Server) apiOf(path []byte) exchange.API {
+	if r, ok := s.routes.Lookup(path); ok && r.Kind == endpoint.Proxy {
+		return r.API
+	}
+	return 0
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, e openai.Error) {
