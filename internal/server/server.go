@@ -194,7 +194,7 @@ type inflight struct {
 	mu    sync.Mutex
 	head  *reqState
 	n     int
-	empty chan struct{} // when not nil, closed once n is 0
+	empty []chan struct{} // closed once n is 0
 }
 
 func (l *inflight) add(st *reqState) {
@@ -221,8 +221,10 @@ func (l *inflight) remove(st *reqState) {
 		}
 		st.prev, st.next, st.linked = nil, nil, false
 		l.n--
-		if l.n == 0 && l.empty != nil {
-			close(l.empty)
+		if l.n == 0 {
+			for _, ch := range l.empty {
+				close(ch)
+			}
 			l.empty = nil
 		}
 	}
@@ -243,11 +245,22 @@ func (l *inflight) cancelAll(cause error) <-chan struct{} {
 	for st := l.head; st != nil; st = st.next {
 		st.scope.Cancel(cause)
 	}
+	return l.idleLocked()
+}
+
+// idle returns a channel closed once no request is in flight.
+func (l *inflight) idle() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idleLocked()
+}
+
+func (l *inflight) idleLocked() <-chan struct{} {
 	done := make(chan struct{})
 	if l.n == 0 {
 		close(done)
 	} else {
-		l.empty = done
+		l.empty = append(l.empty, done)
 	}
 	return done
 }
@@ -397,6 +410,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.closeUnused()
 		select {
 		case err := <-done:
+			if err == nil {
+				// fasthttp does not count the connections of streams
+				// sent unframed (HTTP/1.0 clients): wait for them too.
+				select {
+				case <-s.running.idle():
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
 			if err != nil {
 				s.abortRunning()
 			}
@@ -712,7 +734,37 @@ func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, scope: rctx, rec: rec, gate: gate, state: state}, -1)
+	sb := &streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, scope: rctx, rec: rec, gate: gate, state: state}
+	if !ctx.Request.Header.IsHTTP11() {
+		s.streamUnframed(ctx, sb, st.ClientWriteTimeout)
+		return
+	}
+	ctx.Response.SetBodyStream(sb, -1)
+}
+
+// streamUnframed sends a stream to an HTTP/1.0 client, which cannot read
+// the chunked coding (RFC 9112 §6.1): without Transfer-Encoding or
+// Content-Length, the end of the connection ending the body. fasthttp
+// frames every body stream it writes as chunked, so the listener takes the
+// connection over once the handler returns (fasthttp then counts it no
+// more: Shutdown waits for the requests in flight as well), writes the
+// header and the stream on it, and fasthttp closes it afterwards. A
+// broken stream ends with its error event and the connection's close, as
+// over HTTP/1.1. writeTimeout bounds writing the header, as fasthttp's
+// write timeout does over HTTP/1.1 (zero: no limit).
+func (s *Server) streamUnframed(ctx *fasthttp.RequestCtx, b *streamBody, writeTimeout time.Duration) {
+	ctx.Response.Header.SetContentLength(-2) // no framing; Connection: close
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer b.Close() // when the stream was not written
+		if writeTimeout > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
+		if _, err := c.Write(ctx.Response.Header.Header()); err != nil {
+			return
+		}
+		_, _ = b.WriteTo(c)
+	})
 }
 
 // forward calls the Forwarder. If it panics, the watch is stopped and the
