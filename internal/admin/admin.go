@@ -206,7 +206,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	seg, ok := segments(r.URL)
 	if !ok {
-		h.notFound(w, r)
+		h.notFound(w)
 		return
 	}
 	switch {
@@ -271,7 +271,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.stats(w)
 		}
 	default:
-		h.notFound(w, r)
+		h.notFound(w)
 	}
 }
 
@@ -295,7 +295,8 @@ func segments(u *url.URL) ([]string, bool) {
 }
 
 // allow reports whether r uses method (HEAD counting as GET); otherwise it
-// answers 405 with an Allow header.
+// answers 405 with an Allow header. The message is fixed: it never repeats
+// the request's method or path.
 func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
 		return true
@@ -306,12 +307,13 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	}
 	w.Header().Set("Allow", allowed)
 	writeError(w, http.StatusMethodNotAllowed, openai.ErrorForStatus(http.StatusMethodNotAllowed,
-		"method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+method))
+		"this method is not allowed here; use "+method))
 	return false
 }
 
 // allowAny returns the method of r when it is one of methods (HEAD counting
-// as GET); otherwise it answers 405 with an Allow header and returns "".
+// as GET); otherwise it answers 405 with an Allow header and a fixed
+// message, and returns "".
 func allowAny(w http.ResponseWriter, r *http.Request, methods ...string) string {
 	for _, m := range methods {
 		if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
@@ -324,7 +326,7 @@ func allowAny(w http.ResponseWriter, r *http.Request, methods ...string) string 
 	}
 	w.Header().Set("Allow", allowed)
 	writeError(w, http.StatusMethodNotAllowed, openai.ErrorForStatus(http.StatusMethodNotAllowed,
-		"method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(methods, " or ")))
+		"this method is not allowed here; use "+strings.Join(methods, " or ")))
 	return ""
 }
 
@@ -394,9 +396,11 @@ func (h *handler) config(w http.ResponseWriter) {
 	writeJSON(w, http.StatusOK, h.src.Config())
 }
 
-func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+// notFound answers 404 for a path the admin API does not serve. The path
+// is not repeated in the answer: it is the client's bytes.
+func (h *handler) notFound(w http.ResponseWriter) {
 	writeError(w, http.StatusNotFound, openai.NewError(openai.TypeInvalidRequest, openai.CodeNotFound, "",
-		"Invalid URL ("+r.Method+" "+r.URL.Path+")"))
+		"Invalid URL: the admin API serves no such path"))
 }
 
 // find returns the named backend from a fresh Backends snapshot.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -476,6 +477,56 @@ func TestMutationsLogged(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("log: got %s, want an INFO line with action=%s remote=%s", buf.String(), tt.wantAction, r.RemoteAddr)
+			}
+		})
+	}
+}
+
+// TestErrorsDoNotRepeatRequest checks, over HTTP, that 404 and 405 answers
+// have fixed messages: the request's method and path are the client's
+// bytes and are never sent back (405 still names the allowed methods).
+func TestErrorsDoNotRepeatRequest(t *testing.T) {
+	srv := httptest.NewServer(Handler(newFakeSource(), Options{Auth: bearerAuth}))
+	t.Cleanup(srv.Close)
+	const marker = "zq7marker"
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodGet, "/admin/" + marker, http.StatusNotFound, ""},
+		{"M" + strings.ToUpper(marker), "/admin/" + marker + "/x", http.StatusNotFound, ""},
+		{http.MethodGet, "/admin/backends/" + marker + "/drain", http.StatusMethodNotAllowed, "POST"},
+		{"M" + strings.ToUpper(marker), "/admin/backends/" + marker, http.StatusMethodNotAllowed, "GET, HEAD, PUT, DELETE"},
+		{http.MethodPatch, "/admin/stats", http.StatusMethodNotAllowed, "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(authorized(req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status: got %d, want %d; body %s", resp.StatusCode, tt.status, body)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow: got %q, want %q", got, tt.allow)
+			}
+			var env openai.ErrorBody
+			if err := json.Unmarshal(body, &env); err != nil || env.Error.Message == "" {
+				t.Fatalf("body %s is not an OpenAI error envelope: %v", body, err)
+			}
+			lower := strings.ToLower(string(body))
+			for _, echo := range []string{marker, strings.ToLower(tt.method), "/admin"} {
+				if strings.Contains(lower, echo) {
+					t.Errorf("answer repeats the request's %q: %s", echo, body)
+				}
 			}
 		})
 	}

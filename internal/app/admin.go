@@ -106,7 +106,7 @@ func (a *App) startAdmin() error {
 		}
 		lns = []net.Listener{ln}
 	}
-	handler := http.Handler(http.HandlerFunc(a.serveAdminListener))
+	handler := withRequestID(http.HandlerFunc(a.serveAdminListener))
 	if w := a.opts.Worker; w.enabled() {
 		handler = withWorkerHeader(handler, w.Index)
 	}

@@ -48,7 +48,7 @@ func benchCmd(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&jsonFile, "json", "", "write the full result as JSON to `file`")
 	fs.StringVar(&htmlFile, "html", "", "write a self-contained HTML report with charts to `file`")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line on stderr")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	if cfg.Model == "" {

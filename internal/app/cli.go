@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -97,6 +98,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "config":
 		return configCmd(rest, env)
 	case "version", "--version", "-version":
+		fs := newFlags("version", "version", env)
+		if code, ok := parseFlags(fs, rest, env); !ok {
+			return code
+		}
 		fmt.Fprintln(env.Stdout, versionString())
 		return ExitOK
 	case "help", "-h", "--help", "-help":
@@ -133,28 +138,41 @@ func versionString() string {
 	return fmt.Sprintf("continuum %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// newFlags returns a flag set that prints its usage to env.Stderr.
+// newFlags returns a flag set for a command whose usage line is synopsis;
+// parseFlags decides where its usage goes.
 func newFlags(name, synopsis string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: continuum %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: continuum %s\n", synopsis)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
 
 // parseFlags parses args; it returns an exit code and false when the
-// command must stop (help or a usage error).
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK, false
-		}
+// command must stop: asked for help (-h, --help: the usage on stdout, exit
+// 0) or a usage error (the error and the usage on stderr, exit 2).
+func parseFlags(fs *flag.FlagSet, args []string, env Env) (int, bool) {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		env.Stdout.Write(out.Bytes())
+		return ExitOK, false
+	}
+	env.Stderr.Write(out.Bytes())
+	if err != nil {
 		return ExitUsage, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(env.Stderr, "unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return ExitUsage, false
 	}
@@ -207,7 +225,7 @@ func checkCmd(args []string, env Env) int {
 	var path string
 	fs.StringVar(&path, "c", "", "configuration `file` (default: CONTINUUM_CONFIG, ./config.yaml, ./config.yml, $XDG_CONFIG_HOME/continuum/config.yaml, /etc/continuum/config.yaml, /etc/continuum-router/config.yaml)")
 	fs.StringVar(&path, "config", "", "same as -c")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	cfg, file, ok := loadConfig("check", path, env)
@@ -218,16 +236,26 @@ func checkCmd(args []string, env Env) int {
 	return ExitOK
 }
 
+// configUsage is the usage of the config command.
+const configUsage = "Usage: continuum config example\n\nPrints an annotated configuration with every key and its default.\n"
+
 func configCmd(args []string, env Env) int {
-	if len(args) == 1 && args[0] == "example" {
+	if len(args) > 0 && args[0] == "example" {
+		fs := newFlags("config example", "config example\n\nPrints an annotated configuration with every key and its default.", env)
+		if code, ok := parseFlags(fs, args[1:], env); !ok {
+			return code
+		}
 		fmt.Fprint(env.Stdout, config.Example())
 		return ExitOK
 	}
-	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
-		fmt.Fprintln(env.Stdout, "Usage: continuum config example\n\nPrints an annotated configuration with every key and its default.")
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
+		fmt.Fprint(env.Stdout, configUsage)
 		return ExitOK
 	}
-	fmt.Fprintln(env.Stderr, "Usage: continuum config example")
+	if len(args) > 0 {
+		fmt.Fprintf(env.Stderr, "continuum config: unknown subcommand %q\n", args[0])
+	}
+	fmt.Fprint(env.Stderr, configUsage)
 	return ExitUsage
 }
 
@@ -237,8 +265,12 @@ func mockCmd(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&listenAddr, "listen", listenAddr, "`address` to listen on")
 	var opts mock.Options
 	opts.RegisterFlags(fs)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
+	}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "continuum mock: %v\n", err)
+		return ExitUsage
 	}
 	if err := mock.Run(ctx, listenAddr, opts, env.Stdout); err != nil {
 		fmt.Fprintf(env.Stderr, "continuum mock: %v\n", err)
@@ -261,7 +293,7 @@ func serveCmd(ctx context.Context, args []string, env Env) int {
 	fs.BoolVar(&noWatch, "no-watch", false, "do not reload when the configuration file changes (SIGHUP and the admin API still reload)")
 	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private (with server.workers > 1: worker 0's)")
 	fs.StringVar(&pidFile, "pid-file", "", "write the process id to this `file` (with server.workers > 1: the master's, replaced by the new master's after a binary upgrade)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	if len(listen) == 0 {

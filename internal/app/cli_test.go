@@ -269,3 +269,68 @@ func TestCLIMock(t *testing.T) {
 		t.Errorf("got exit code %d after cancel, want 0", code)
 	}
 }
+
+// TestCLIHelpAndUsageErrors: every command prints its own usage on stdout
+// and exits 0 for -h and --help; a bad flag, flag value or argument is a
+// usage error: a message on stderr, exit 2.
+func TestCLIHelpAndUsageErrors(t *testing.T) {
+	t.Parallel()
+	commands := []struct {
+		args  []string // the command
+		usage string   // what its usage starts with
+		bad   [][]string
+	}{
+		{[]string{"serve"}, "Usage: continuum serve", [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}, {"--bogus"}, {"-c"}, {"extra"}}},
+		{[]string{"check"}, "Usage: continuum check", [][]string{{"-c"}, {"--bogus"}, {"extra"}}},
+		{[]string{"config", "example"}, "Usage: continuum config example", [][]string{{"--bogus"}, {"extra"}}},
+		{[]string{"config"}, "Usage: continuum config example", [][]string{{"frobnicate"}, {}}},
+		{[]string{"mock"}, "Usage: continuum mock", [][]string{{"--error-status", "200"}, {"--api", "foo"}, {"--tokens", "abc"},
+			{"--error-rate", "2"}, {"--ttft", "-1s"}, {"--bogus"}, {"extra"}}},
+		{[]string{"demo"}, "Usage: continuum demo", [][]string{{"--listen"}, {"--bogus"}, {"extra"}}},
+		{[]string{"bench"}, "Usage: continuum bench", [][]string{{"--concurrency", "abc"}, {"--model", "m", "--endpoint", "foo"},
+			{"--model", "m", "--concurrency", "-1"}, {}, {"--bogus"}}},
+		{[]string{"version"}, "Usage: continuum version", [][]string{{"--bogus"}, {"extra"}}},
+	}
+	for _, c := range commands {
+		name := strings.Join(c.args, " ")
+		for _, help := range []string{"--help", "-h"} {
+			t.Run(name+" "+help, func(t *testing.T) {
+				t.Parallel()
+				code, stdout, stderr := rtMain(t, append(append([]string(nil), c.args...), help)...)
+				if code != 0 {
+					t.Errorf("got exit code %d, want 0 (stderr %q)", code, stderr)
+				}
+				if !strings.HasPrefix(stdout, c.usage) {
+					t.Errorf("got stdout %q, want the usage %q…", stdout, c.usage)
+				}
+				if stderr != "" {
+					t.Errorf("got stderr %q, want nothing", stderr)
+				}
+			})
+		}
+		for _, bad := range c.bad {
+			args := append(append([]string(nil), c.args...), bad...)
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				t.Parallel()
+				code, stdout, stderr := rtMain(t, args...)
+				if code != 2 {
+					t.Errorf("got exit code %d, want 2 (stdout %q, stderr %q)", code, stdout, stderr)
+				}
+				if stderr == "" {
+					t.Error("got nothing on stderr, want the error")
+				}
+				if stdout != "" {
+					t.Errorf("got stdout %q, want nothing", stdout)
+				}
+			})
+		}
+	}
+	for _, help := range []string{"help", "--help", "-h"} {
+		t.Run(help, func(t *testing.T) {
+			code, stdout, _ := rtMain(t, help)
+			if code != 0 || !strings.HasPrefix(stdout, "Continuum routes") {
+				t.Errorf("got exit code %d, stdout %q; want 0 and the usage", code, stdout)
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@ func demoCmd(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("demo", "demo [--listen ADDR]", env)
 	listenAddr := "127.0.0.1:8080"
 	fs.StringVar(&listenAddr, "listen", listenAddr, "`address` for the router (the simulated backends take free local ports)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	if v, ok := env.lookup("CONTINUUM_LISTEN"); ok && v != "" && !flagSet(fs, "listen") {

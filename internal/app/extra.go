@@ -10,6 +10,7 @@ import (
 	"github.com/continuumhq/continuum/internal/apidocs"
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/openai"
+	"github.com/continuumhq/continuum/internal/server"
 )
 
 // metricsOnAdmin reports whether cfg's metrics are served on the admin
@@ -44,7 +45,9 @@ func (a *App) buildExtra(cfg *config.Config) (func(ctx *fasthttp.RequestCtx) boo
 		path := string(ctx.Path())
 		switch {
 		case metricsHandler != nil && path == metricsPath:
-			metricsHandler(ctx)
+			if getOnly(ctx) {
+				metricsHandler(ctx)
+			}
 		case path == "/openapi.json":
 			if getOnly(ctx) {
 				ctx.SetContentType("application/json")
@@ -79,6 +82,13 @@ func (a *App) serveExtra(ctx *fasthttp.RequestCtx) bool {
 func (a *App) serveAdminListener(w http.ResponseWriter, r *http.Request) {
 	path := a.rt.Load().adminMetrics
 	if path != "" && r.URL.Path == path {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			w.Write(methodNotAllowed().JSON())
+			return
+		}
 		a.metricsHTTP.ServeHTTP(w, r)
 		return
 	}
@@ -92,6 +102,12 @@ func (a *App) serveAdminListener(w http.ResponseWriter, r *http.Request) {
 // isUIPath reports whether path is the dashboard's: /ui or below it.
 func isUIPath(path string) bool { return path == "/ui" || strings.HasPrefix(path, "/ui/") }
 
+// methodNotAllowed returns the error of a request to a GET-only page
+// (metrics, the OpenAPI document) with another method.
+func methodNotAllowed() openai.Error {
+	return openai.ErrorForStatus(http.StatusMethodNotAllowed, "method not allowed here; use GET")
+}
+
 // getOnly reports whether the request is a GET or HEAD; otherwise it
 // answers 405 in the OpenAI error envelope, with Allow.
 func getOnly(ctx *fasthttp.RequestCtx) bool {
@@ -101,6 +117,20 @@ func getOnly(ctx *fasthttp.RequestCtx) bool {
 	ctx.Response.Header.Set("Allow", "GET, HEAD")
 	ctx.SetStatusCode(http.StatusMethodNotAllowed)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(openai.ErrorForStatus(http.StatusMethodNotAllowed, "method not allowed here; use GET").JSON())
+	ctx.SetBody(methodNotAllowed().JSON())
 	return false
+}
+
+// withRequestID gives every answer of the admin API's own listener an
+// X-Request-Id, by the main listener's rules: the client's when it is
+// valid (server.ValidRequestID), else a new one.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !server.ValidRequestID(id) {
+			id = server.NewRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r)
+	})
 }

@@ -163,14 +163,14 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 		if errors.Is(err, io.EOF) {
 			return nil, true
 		}
-		d.syntaxError(err)
+		d.syntaxError(err, data)
 		return nil, false
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		d.syntaxError(err)
+		d.syntaxError(err, data)
 		return nil, false
 	default:
 		d.errorf(&extra, "", "the file holds more than one YAML document; only one is allowed")
@@ -185,15 +185,120 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 	return resolve(doc.Content[0]), true
 }
 
-func (d *decoder) syntaxError(err error) {
+// syntaxError records a YAML syntax error in data at the best position
+// that can be known (see syntaxPosition).
+func (d *decoder) syntaxError(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	dg := Diagnostic{File: d.file}
+	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		dg.Line, _ = strconv.Atoi(m[1])
+		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
+	dg := Diagnostic{File: d.file}
+	dg.Line, dg.Col = syntaxPosition(msg, line, data)
 	dg.Msg = "invalid YAML: " + maskSecrets(msg)
 	d.errs = append(d.errs, dg)
+}
+
+// isParserProblem reports whether problem is one the YAML library's
+// parser (not its scanner) reports. For those the library gives the line
+// of the construct being parsed (or of the offending token) counted from
+// 0, and no line at all for the first one.
+func isParserProblem(problem string) bool {
+	switch problem {
+	case "did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"did not find expected '-' indicator", "did not find expected <document start>",
+		"did not find expected <stream-start>", "did not find expected key",
+		"did not find expected node content", "found duplicate %TAG directive",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found undefined tag handle":
+		return true
+	}
+	return false
+}
+
+// Problems of the YAML library's scanner that are found at a tab.
+const (
+	problemTab         = "found a tab character that violates indentation"
+	problemNoTokenHere = "found character that cannot start any token"
+)
+
+// syntaxPosition returns the line and column (1-based) of a YAML syntax
+// error whose message is problem and for which the YAML library gave line
+// (0: none). The library gives no column, and a line that is that of the
+// construct the error was found in, counted from 0 for parser errors and
+// from 1 for scanner errors, and omitted when it is the first. The
+// column is found in data where that is certain (the tab of a tab error,
+// the bracket or brace opening an unfinished flow collection); otherwise
+// it is 1. A problem the library does not report from its parser or
+// scanner (an unknown anchor) keeps the line given, with no column.
+func syntaxPosition(problem string, line int, data []byte) (int, int) {
+	lines := bytes.Split(data, []byte("\n"))
+	switch {
+	case isParserProblem(problem):
+		line++
+	case strings.HasPrefix(problem, "found "), strings.HasPrefix(problem, "did not find "),
+		strings.HasPrefix(problem, "could not find "), strings.HasSuffix(problem, "not allowed in this context"):
+		// A scanner error: the line is counted from 1, or is the first.
+		line = max(line, 1)
+	default:
+		return line, 0
+	}
+	if line > len(lines) {
+		return line, 1
+	}
+	switch problem {
+	case problemTab:
+		// The context's line comes first: the tab is on the first line
+		// from it that is indented with one.
+		for i := line - 1; i < len(lines); i++ {
+			if col := indentTab(lines[i]); col > 0 {
+				return i + 1, col
+			}
+		}
+	case problemNoTokenHere:
+		if col := indentTab(lines[line-1]); col > 0 {
+			return line, col
+		}
+	case "did not find expected ',' or ']'":
+		if col := soleOpener(lines[line-1], '['); col > 0 {
+			return line, col
+		}
+	case "did not find expected ',' or '}'":
+		if col := soleOpener(lines[line-1], '{'); col > 0 {
+			return line, col
+		}
+	}
+	return line, 1
+}
+
+// indentTab returns the column of the first tab in the indentation of
+// line, 0 when there is none.
+func indentTab(line []byte) int {
+	for i, c := range line {
+		switch c {
+		case ' ':
+		case '\t':
+			return i + 1
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// soleOpener returns the column of open ('[' or '{') when it is the only
+// one on line and is not closed on it (the flow collection the library
+// was parsing), 0 otherwise. Lines with quotes or comments are not read.
+func soleOpener(line []byte, open byte) int {
+	closer := byte(']')
+	if open == '{' {
+		closer = '}'
+	}
+	if bytes.Count(line, []byte{open}) != 1 || bytes.IndexByte(line, closer) >= 0 || bytes.ContainsAny(line, "'\"#") {
+		return 0
+	}
+	return bytes.IndexByte(line, open) + 1
 }
 
 // finish completes a parsed configuration: default key ids, validation,

@@ -31,8 +31,15 @@ type inferenceRequest struct {
 	MaxTokens           *int `json:"max_tokens"`
 	MaxCompletionTokens *int `json:"max_completion_tokens"`
 	Messages            []struct {
-		Content any `json:"content"`
+		Role    string `json:"role"`
+		Content any    `json:"content"`
 	} `json:"messages"`
+	Tools []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
 	Prompt         any    `json:"prompt"`
 	Input          any    `json:"input"`
 	EncodingFormat string `json:"encoding_format"`
@@ -190,8 +197,11 @@ type generation struct {
 	created     int64
 	model       string
 	fingerprint string
-	tokens      int
-	finish      string // "stop", or "length" when max_tokens cut it
+	tokens      int    // generated tokens; for a tool call, its chunks
+	finish      string // "stop", "length" when max_tokens cut it, or "tool_calls"
+	tool        string // the function to call, "" for text (ToolTrigger)
+	toolID      string
+	args        [2]string // the call's arguments, in two stream fragments
 	usage       usage
 	streamUsage any // nil, or the JSON null sent on every chunk when include_usage is set
 }
@@ -212,6 +222,17 @@ func (s *Server) generation(o *Options, x *exchange, req *inferenceRequest, limi
 		for _, m := range req.Messages {
 			prompt += promptBytes(m.Content)
 		}
+		if tool, lastUser := req.toolCall(); tool != "" {
+			_, parts := (&plan{query: lastUser}).toolArgs()
+			g.tool, g.toolID, g.args = tool, "call_mock_"+strconv.FormatInt(n, 10), parts
+			g.tokens, g.finish = len(parts)+1, "tool_calls"
+			g.usage = usage{PromptTokens: promptTokens(prompt), CompletionTokens: (&plan{tool: tool, query: lastUser}).outputTokens()}
+			g.usage.TotalTokens = g.usage.PromptTokens + g.usage.CompletionTokens
+			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+				g.streamUsage = json.RawMessage("null")
+			}
+			return g
+		}
 	} else {
 		g.id = "cmpl-mock-" + strconv.FormatInt(n, 10)
 		prompt = promptBytes(req.Prompt)
@@ -227,6 +248,51 @@ func (s *Server) generation(o *Options, x *exchange, req *inferenceRequest, limi
 	return g
 }
 
+// toolCall returns the function a chat request is answered with a call of,
+// and the text of its last message: a request that declares functions and
+// whose last message is the user's, with ToolTrigger in its text (in any
+// case), calls its first function. Otherwise it returns "".
+func (req *inferenceRequest) toolCall() (tool, lastUser string) {
+	for _, t := range req.Tools {
+		if (t.Type == "" || t.Type == "function") && t.Function.Name != "" {
+			tool = t.Function.Name
+			break
+		}
+	}
+	if tool == "" || len(req.Messages) == 0 {
+		return "", ""
+	}
+	last := req.Messages[len(req.Messages)-1]
+	if last.Role != "user" {
+		return "", "" // a tool result turn never triggers a new call
+	}
+	lastUser = messageText(last.Content)
+	if !strings.Contains(strings.ToLower(lastUser), ToolTrigger) {
+		return "", ""
+	}
+	return tool, lastUser
+}
+
+// messageText returns the text of a chat message's content: a string, or
+// the text parts of an array.
+func messageText(content any) string {
+	switch c := content.(type) {
+	case string:
+		return c
+	case []any:
+		var b strings.Builder
+		for _, part := range c {
+			if m, ok := part.(map[string]any); ok {
+				if t, ok := m["text"].(string); ok {
+					b.WriteString(t)
+				}
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
 // token returns the text of token i, "tok<i> " (as fmt.Sprintf("tok%d ", i)).
 func token(i int) string { return "tok" + strconv.Itoa(i) + " " }
 
@@ -240,14 +306,25 @@ func (s *Server) complete(ctx context.Context, w http.ResponseWriter, o *Options
 		x.cancelled = true
 		return
 	}
+	if g.tool != "" {
+		writeJSON(w, x, http.StatusOK, chatCompletion{
+			ID: g.id, Object: "chat.completion", Created: g.created, Model: g.model, SystemFingerprint: g.fingerprint,
+			Choices: []chatChoice{{Message: chatMessage{Role: "assistant", ToolCalls: []toolCall{{
+				ID: g.toolID, Type: "function", Function: functionCall{Name: g.tool, Arguments: g.args[0] + g.args[1]},
+			}}}, FinishReason: g.finish}},
+			Usage: g.usage,
+		})
+		return
+	}
 	var text strings.Builder
 	for i := range g.tokens {
 		text.WriteString(token(i))
 	}
 	if g.chat {
+		content := text.String()
 		writeJSON(w, x, http.StatusOK, chatCompletion{
 			ID: g.id, Object: "chat.completion", Created: g.created, Model: g.model, SystemFingerprint: g.fingerprint,
-			Choices: []chatChoice{{Message: chatMessage{Role: "assistant", Content: text.String()}, FinishReason: g.finish}},
+			Choices: []chatChoice{{Message: chatMessage{Role: "assistant", Content: &content}, FinishReason: g.finish}},
 			Usage:   g.usage,
 		})
 		return
@@ -373,6 +450,18 @@ func abort(x *exchange) {
 }
 
 func (g *generation) chunk(i int) any {
+	if g.tool != "" {
+		// The call's id and name first, then its arguments in fragments.
+		call := toolCallDelta{Function: functionCall{}}
+		delta := chatDelta{ToolCalls: []toolCallDelta{call}}
+		if i == 0 {
+			delta.Role = "assistant"
+			delta.ToolCalls[0].ID, delta.ToolCalls[0].Type, delta.ToolCalls[0].Function.Name = g.toolID, "function", g.tool
+		} else {
+			delta.ToolCalls[0].Function.Arguments = g.args[i-1]
+		}
+		return g.chatChunk([]chatChunkChoice{{Delta: delta}}, g.streamUsage)
+	}
 	if g.chat {
 		delta := chatDelta{Content: token(i)}
 		if i == 0 {

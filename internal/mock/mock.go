@@ -29,9 +29,11 @@
 //	POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse
 //	GET  /v1beta/models, /v1beta/models/{model}, /health
 //
-// In both, a request that declares tools and whose last user message
-// contains the word "tool" is answered with a call of its first tool
-// (ToolTrigger).
+// In every mode, a chat request that declares tools and whose last message
+// is the user's and contains the word "tool" is answered with a call of
+// its first tool (ToolTrigger): in the OpenAI mode a tool_calls message
+// with finish_reason "tool_calls", whole or streamed (the call's name, then
+// its arguments in two fragments).
 package mock
 
 import (

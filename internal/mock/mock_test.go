@@ -510,8 +510,8 @@ func TestTokenLimits(t *testing.T) {
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
-			if c := got.Choices[0]; c.Message.Content != tokens(tt.wantTokens) || c.FinishReason != tt.wantFinish {
-				t.Errorf("got %q %s, want %q %s", c.Message.Content, c.FinishReason, tokens(tt.wantTokens), tt.wantFinish)
+			if c := got.Choices[0]; c.Message.Content == nil || *c.Message.Content != tokens(tt.wantTokens) || c.FinishReason != tt.wantFinish {
+				t.Errorf("got %s, want %q %s", body, tokens(tt.wantTokens), tt.wantFinish)
 			}
 			if got.Usage.CompletionTokens != tt.wantTokens {
 				t.Errorf("got completion_tokens %d, want %d", got.Usage.CompletionTokens, tt.wantTokens)
@@ -1464,3 +1464,77 @@ func benchmarkChat(b *testing.B, body string) {
 
 func BenchmarkChat(b *testing.B)       { benchmarkChat(b, chatBody) }
 func BenchmarkChatStream(b *testing.B) { benchmarkChat(b, streamBody("")) }
+
+// TestSDKChatToolCall: in the OpenAI mode, a chat request that declares
+// functions and whose last user message contains "tool" gets a call of its
+// first function, whole and streamed, as the Anthropic and Gemini modes
+// do; without the trigger, or after a tool result, it gets text.
+func TestSDKChatToolCall(t *testing.T) {
+	_, srv := start(t, Options{})
+	client := sdk(srv)
+	tools := []openai.ChatCompletionToolUnionParam{
+		openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "lookup"}),
+		openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "other"}),
+	}
+	const ask = "use a tool please"
+	params := openai.ChatCompletionNewParams{
+		Model:    "mock-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(ask)},
+		Tools:    tools,
+	}
+	wantArgs := `{"query":"` + ask + `"}`
+
+	got, err := client.Chat.Completions.New(t.Context(), params)
+	if err != nil {
+		t.Fatalf("chat: %v", err)
+	}
+	c := got.Choices[0]
+	if c.FinishReason != "tool_calls" || len(c.Message.ToolCalls) != 1 {
+		t.Fatalf("got finish %q and %d tool calls (%s), want tool_calls and one", c.FinishReason, len(c.Message.ToolCalls), got.RawJSON())
+	}
+	call := c.Message.ToolCalls[0]
+	if call.Function.Name != "lookup" || call.Function.Arguments != wantArgs || call.ID == "" || call.Type != "function" {
+		t.Errorf("got call %s, want lookup(%s) with an id", call.RawJSON(), wantArgs)
+	}
+	if raw := c.Message.JSON.Content.Raw(); raw != "null" {
+		t.Errorf("got content %s, want null", raw)
+	}
+	if got.Usage.CompletionTokens == 0 {
+		t.Errorf("got no completion tokens in %s", got.RawJSON())
+	}
+
+	stream := client.Chat.Completions.NewStreaming(t.Context(), params)
+	var acc openai.ChatCompletionAccumulator
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	stream.Close()
+	sc := acc.Choices[0]
+	if sc.FinishReason != "tool_calls" || len(sc.Message.ToolCalls) != 1 {
+		t.Fatalf("stream: got finish %q and %d tool calls, want tool_calls and one", sc.FinishReason, len(sc.Message.ToolCalls))
+	}
+	if call := sc.Message.ToolCalls[0]; call.Function.Name != "lookup" || call.Function.Arguments != wantArgs || !strings.HasPrefix(call.ID, "call_mock_") {
+		t.Errorf("stream: got call %s(%s) id %q, want lookup(%s)", call.Function.Name, call.Function.Arguments, call.ID, wantArgs)
+	}
+	if sc.Message.Content != "" {
+		t.Errorf("stream: got content %q, want none", sc.Message.Content)
+	}
+
+	for name, p := range map[string]openai.ChatCompletionNewParams{
+		"no trigger": {Model: "mock-model", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")}, Tools: tools},
+		"no tools":   {Model: "mock-model", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(ask)}},
+		"after a tool result": {Model: "mock-model", Tools: tools, Messages: []openai.ChatCompletionMessageParamUnion{
+			openai.UserMessage(ask), openai.ToolMessage("sunny", "call_mock_1")}},
+	} {
+		got, err := client.Chat.Completions.New(t.Context(), p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c := got.Choices[0]; c.FinishReason != "stop" || len(c.Message.ToolCalls) != 0 || c.Message.Content != tokens(DefaultTokens) {
+			t.Errorf("%s: got %s, want text and stop", name, got.RawJSON())
+		}
+	}
+}

@@ -28,8 +28,8 @@ const (
 	RouteStreamGenerate = "/v1beta/models/{id}:streamGenerateContent"
 )
 
-// ToolTrigger is the word that makes the Anthropic and Gemini modes answer
-// with a tool call: when the request declares tools and the text of its last
+// ToolTrigger is the word that makes every mode (chat completions in the
+// OpenAI mode) answer with a tool call: when the request declares tools and the text of its last
 // user message contains it (in any case), the answer calls the first
 // declared tool with {"query": <that text>} instead of generating tokens.
 const ToolTrigger = "tool"

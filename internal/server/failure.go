@@ -49,6 +49,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	s.stamp(ctx)
 	rec := &exchange.Record{Start: time.Now(), Endpoint: EndpointOther, Status: status, ErrorKind: kind}
+	var api exchange.API // the format of the answer: OpenAI's unless the path is known
 	early := s.early.take(&ctx.Request.Header)
 	var broken fasthttp.ErrBrokenChunk
 	switch {
@@ -56,6 +57,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		// The header was read, the body was not (413, timeout).
 		rec.RequestID = requestID(ctx)
 		rec.Endpoint = s.endpointLabel(ctx.Path())
+		api = s.apiOf(ctx.Path())
 		s.describe(ctx, rec, nil)
 	case early != nil && (errors.Is(err, fasthttp.ErrBodyTooLarge) || errors.As(err, &broken)):
 		// A chunked body could not be read, and fasthttp has reset the
@@ -65,14 +67,14 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		if rec.RequestID == "" {
 			rec.RequestID = newRequestID()
 		}
-		rec.Endpoint = early.endpoint
+		rec.Endpoint, api = early.endpoint, early.api
 		rec.Method, rec.Path, rec.UserAgent = early.method, early.path, early.ua
 		rec.ClientIP = s.clientIP(ctx)
 	default:
 		rec.RequestID = newRequestID()
 		rec.ClientIP = s.clientIP(ctx)
 	}
-	s.refuse(ctx, rec, e)
+	s.refuse(ctx, rec, api, e)
 }
 
 // readError maps an error met while reading a request to the answer's
@@ -105,11 +107,12 @@ func unsupportedTransferEncoding() openai.Error {
 }
 
 // refuse answers a request the listener will not serve because it could
-// not read it, or could not tell where it ends, and closes the connection:
-// whatever follows on it cannot be trusted to be a request.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, rec *exchange.Record, e openai.Error) {
+// not read it, or could not tell where it ends, in the format of the
+// path's client API (api), and closes the connection: whatever follows on
+// it cannot be trusted to be a request.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, rec *exchange.Record, api exchange.API, e openai.Error) {
 	ctx.Response.Header.Set("X-Request-Id", rec.RequestID)
-	writeError(ctx, rec.Status, e)
+	s.writeError(ctx, api, rec.RequestID, rec.Status, e)
 	ctx.SetConnectionClose()
 	if tc, ok := ctx.Conn().(*trackedConn); ok && !tc.used.Load() {
 		// Not a request: the connection sent nothing before it timed out
@@ -136,14 +139,16 @@ type earlyHeaders struct {
 type early struct {
 	requestID        string // the client's, "" when it sent none usable
 	endpoint         string
+	api              exchange.API
 	method, path, ua []byte
 }
 
 // keep remembers h's request until forget or take.
-func (e *earlyHeaders) keep(h *fasthttp.RequestHeader, label func(path []byte) string) {
+func (e *earlyHeaders) keep(h *fasthttp.RequestHeader, label func(path []byte) string, api func(path []byte) exchange.API) {
 	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
 	ea := &early{
 		endpoint: label(path),
+		api:      api(path),
 		method:   bytes.Clone(h.Method()),
 		path:     bytes.Clone(path[:min(len(path), maxRecorded)]),
 		ua:       bytes.Clone(h.UserAgent()[:min(len(h.UserAgent()), maxRecorded)]),

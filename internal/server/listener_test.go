@@ -76,6 +76,16 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// printableASCII is every printable ASCII character but the space, which
+// cannot start or end a header value, followed by a space and a "~".
+var printableASCII = func() string {
+	var b []byte
+	for c := byte('!'); c <= '~'; c++ {
+		b = append(b, c)
+	}
+	return string(b) + " ~"
+}()
+
 func TestRequestID(t *testing.T) {
 	t.Parallel()
 	l := startListener(t, Options{}, Settings{MaxBodySize: 64})
@@ -93,7 +103,12 @@ func TestRequestID(t *testing.T) {
 		{name: "propagated", id: "req-abc.123_XYZ", keep: true, method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
 		{name: "128 characters", id: long, keep: true, method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
 		{name: "129 characters", id: long + "r", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
-		{name: "with a space", id: "a b", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
+		{name: "with a space", id: "a b", keep: true, method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
+		{name: "every printable character", id: printableASCII, keep: true, method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
+		{name: "with a tab", id: "a\tb", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
+		// fasthttp refuses these header values itself; the answer's id is not the client's.
+		{name: "with DEL", id: "a\x7fb", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 400},
+		{name: "with a control character", id: "a\x01b", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 400},
 		{name: "not ASCII", id: "r\u00e9q", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
 		{name: "none", method: "POST", path: "/v1/chat/completions", body: chat("m1"), want: 200},
 		{name: "on a 404", id: "req-404", keep: true, method: "GET", path: "/nowhere", want: 404},
@@ -390,6 +405,37 @@ func TestSilentConnectionIsNotReported(t *testing.T) {
 	for _, rec := range l.obs.all() {
 		if rec.Status == 408 {
 			t.Errorf("a connection that sent nothing was reported as a request: %+v", rec)
+		}
+	}
+}
+
+// TestSaneRequestID checks the rule for a client's X-Request-Id on values
+// the HTTP parser would refuse before the rule is applied.
+func TestSaneRequestID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"a", true},
+		{"a b", true},
+		{printableASCII, true},
+		{strings.Repeat("x", 128), true},
+		{strings.Repeat("x", 129), false},
+		{"", false},
+		{"a\tb", false},
+		{"a\x00b", false},
+		{"a\x1fb", false},
+		{"a\x7fb", false},
+		{"a\rb", false},
+		{"a\nb", false},
+		{"r\u00e9q", false},
+	}
+	for _, tt := range tests {
+		if got := saneRequestID([]byte(tt.id)); got != tt.want {
+			t.Errorf("saneRequestID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+		if got := ValidRequestID(tt.id); got != tt.want {
+			t.Errorf("ValidRequestID(%q) = %v, want %v", tt.id, got, tt.want)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Reset()
 	s.stamp(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
-	writeError(ctx, 500, openai.NewError(openai.TypeServer, "internal_error", "",
+	s.writeError(ctx, s.apiOf(ctx.Path()), reqID, 500, openai.NewError(openai.TypeServer, "internal_error", "",
 		"the router failed while handling the request (logged with its request id)"))
 	ctx.SetConnectionClose()
 	rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: 500, ErrorKind: ErrorPanic}

@@ -194,7 +194,7 @@ type inflight struct {
 	mu    sync.Mutex
 	head  *reqState
 	n     int
-	empty chan struct{} // when not nil, closed once n is 0
+	empty []chan struct{} // closed once n is 0
 }
 
 func (l *inflight) add(st *reqState) {
@@ -221,8 +221,10 @@ func (l *inflight) remove(st *reqState) {
 		}
 		st.prev, st.next, st.linked = nil, nil, false
 		l.n--
-		if l.n == 0 && l.empty != nil {
-			close(l.empty)
+		if l.n == 0 {
+			for _, ch := range l.empty {
+				close(ch)
+			}
 			l.empty = nil
 		}
 	}
@@ -243,11 +245,22 @@ func (l *inflight) cancelAll(cause error) <-chan struct{} {
 	for st := l.head; st != nil; st = st.next {
 		st.scope.Cancel(cause)
 	}
+	return l.idleLocked()
+}
+
+// idle returns a channel closed once no request is in flight.
+func (l *inflight) idle() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idleLocked()
+}
+
+func (l *inflight) idleLocked() <-chan struct{} {
 	done := make(chan struct{})
 	if l.n == 0 {
 		close(done)
 	} else {
-		l.empty = done
+		l.empty = append(l.empty, done)
 	}
 	return done
 }
@@ -397,6 +410,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.closeUnused()
 		select {
 		case err := <-done:
+			if err == nil {
+				// fasthttp does not count the connections of streams
+				// sent unframed (HTTP/1.0 clients): wait for them too.
+				select {
+				case <-s.running.idle():
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
 			if err != nil {
 				s.abortRunning()
 			}
@@ -430,7 +452,7 @@ func (s *Server) abortRunning() {
 
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.ContentLength() == -1 {
-		s.early.keep(h, s.endpointLabel)
+		s.early.keep(h, s.endpointLabel, s.apiOf)
 	} else {
 		s.early.forget(h)
 	}
@@ -452,7 +474,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// The body's end is ambiguous, so is the start of the next request.
 		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
 		s.describe(ctx, rec, nil)
-		s.refuse(ctx, rec, e)
+		s.refuse(ctx, rec, s.apiOf(ctx.Path()), e)
 		return
 	}
 	if st := s.settings.Load(); st.CORS.Enabled && s.cors(ctx, &st.CORS) {
@@ -712,7 +734,37 @@ func (s *Server) serveCall(ctx *fasthttp.RequestCtx, route endpoint.Route) {
 		return
 	}
 	streaming = true
-	ctx.Response.SetBodyStream(&streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, scope: rctx, rec: rec, gate: gate, state: state}, -1)
+	sb := &streamBody{s: s, stream: resp.Stream, conn: ctx.Conn(), watch: w, scope: rctx, rec: rec, gate: gate, state: state}
+	if !ctx.Request.Header.IsHTTP11() {
+		s.streamUnframed(ctx, sb, st.ClientWriteTimeout)
+		return
+	}
+	ctx.Response.SetBodyStream(sb, -1)
+}
+
+// streamUnframed sends a stream to an HTTP/1.0 client, which cannot read
+// the chunked coding (RFC 9112 §6.1): without Transfer-Encoding or
+// Content-Length, the end of the connection ending the body. fasthttp
+// frames every body stream it writes as chunked, so the listener takes the
+// connection over once the handler returns (fasthttp then counts it no
+// more: Shutdown waits for the requests in flight as well), writes the
+// header and the stream on it, and fasthttp closes it afterwards. A
+// broken stream ends with its error event and the connection's close, as
+// over HTTP/1.1. writeTimeout bounds writing the header, as fasthttp's
+// write timeout does over HTTP/1.1 (zero: no limit).
+func (s *Server) streamUnframed(ctx *fasthttp.RequestCtx, b *streamBody, writeTimeout time.Duration) {
+	ctx.Response.Header.SetContentLength(-2) // no framing; Connection: close
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer b.Close() // when the stream was not written
+		if writeTimeout > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
+		if _, err := c.Write(ctx.Response.Header.Header()); err != nil {
+			return
+		}
+		_, _ = b.WriteTo(c)
+	})
 }
 
 // forward calls the Forwarder. If it panics, the watch is stopped and the
@@ -746,17 +798,7 @@ const requestIDKey = "continuum.request_id"
 // reject answers an error the router made, in the client API's format
 // (api 0 is OpenAI's), and records it.
 func (s *Server) reject(ctx *fasthttp.RequestCtx, rec *exchange.Record, api exchange.API, status int, e openai.Error) {
-	if api.Anthropic() && s.deps.RenderError != nil {
-		code, body := s.deps.RenderError(api, status, e)
-		ctx.SetStatusCode(code)
-		ctx.SetContentType("application/json")
-		if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
-		ctx.SetBody(body)
-	} else {
-		writeError(ctx, status, e)
-	}
+	s.writeError(ctx, api, rec.RequestID, status, e)
 	rec.Status = status
 	if rec.ErrorKind == "" {
 		rec.ErrorKind = e.Type
@@ -769,6 +811,40 @@ func (s *Server) done(rec *exchange.Record) {
 	if s.deps.Observer != nil {
 		s.deps.Observer.RequestDone(rec)
 	}
+}
+
+// writeError writes an error the router made in the client API's format
+// (api 0 is OpenAI's): an Anthropic client gets Anthropic's envelope
+// (Deps.RenderError) and the request id as request-id too, as on every
+// answer to it.
+func (s *Server) writeError(ctx *fasthttp.RequestCtx, api exchange.API, reqID string, status int, e openai.Error) {
+	if !api.Anthropic() || s.deps.RenderError == nil {
+		writeError(ctx, status, e)
+		return
+	}
+	code, body := s.deps.RenderError(api, status, e)
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	if reqID != "" {
+		ctx.Response.Header.Set(headerAnthropicRequestID, reqID)
+	}
+	ctx.SetBody(body)
+}
+
+// headerAnthropicRequestID is the response header in which Anthropic's API
+// returns the request id.
+const headerAnthropicRequestID = "request-id"
+
+// apiOf returns the client API of the API route at path, 0 (OpenAI's) for
+// any other path: the format of the errors the listener makes for it.
+func (s *Server) apiOf(path []byte) exchange.API {
+	if r, ok := s.routes.Lookup(path); ok && r.Kind == endpoint.Proxy {
+		return r.API
+	}
+	return 0
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, e openai.Error) {
@@ -909,10 +985,22 @@ func requestID(ctx *fasthttp.RequestCtx) string {
 }
 
 // saneRequestID reports whether a client's X-Request-Id may be used: 1 to
-// 128 printable ASCII characters, no spaces.
+// 128 printable ASCII characters (0x20 to 0x7E, the space included; no
+// control characters, no other bytes). Such a value is safe to send back
+// in a header field and to log (slog quotes a value with a space).
 func saneRequestID(v []byte) bool {
 	return len(v) > 0 && len(v) <= 128 && printable(v)
 }
+
+// ValidRequestID reports whether a client's X-Request-Id value may be used
+// as the request's id (see saneRequestID); other listeners (the admin API's)
+// apply the same rule.
+func ValidRequestID(v string) bool {
+	return len(v) > 0 && len(v) <= 128 && printable([]byte(v))
+}
+
+// NewRequestID returns a new request id: 32 random hex digits.
+func NewRequestID() string { return newRequestID() }
 
 // newRequestID returns a random id of 32 hex digits.
 func newRequestID() string {
@@ -926,9 +1014,10 @@ func newRequestID() string {
 	return string(b[:])
 }
 
+// printable reports whether v holds only printable ASCII, 0x20 to 0x7E.
 func printable(v []byte) bool {
 	for _, c := range v {
-		if c <= ' ' || c > '~' {
+		if c < ' ' || c > '~' {
 			return false
 		}
 	}
