@@ -232,3 +232,32 @@ func TestUpstreamRequestIDRenamed(t *testing.T) {
 		}
 	}
 }
+
+// The listener's own refusals on the Anthropic paths carry the request id
+// in Anthropic's error body as well as in the request-id header.
+func TestAnthropicRefusalsCarryRequestID(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{}), withConfig(func(c *config.Config) { c.Server.MaxBodySize = 1024 }))
+	big := `{"model":"` + mock.DefaultModel + `","max_tokens":10,"messages":[{"role":"user","content":"` + strings.Repeat("x", 2048) + `"}]}`
+	for _, tt := range []struct {
+		name, path, body string
+		status           int
+	}{
+		{"too large", "/v1/messages", big, 413},
+		{"too large, count_tokens", "/v1/messages/count_tokens", big, 413},
+		{"bad JSON", "/v1/messages", `{"model":`, 400},
+		{"unknown model", "/v1/messages", `{"model":"nope","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, 404},
+	} {
+		resp, body := e.Post(tt.path, tt.body)
+		var ae struct {
+			Type      string `json:"type"`
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal([]byte(body), &ae); err != nil || resp.StatusCode != tt.status || ae.Type != "error" {
+			t.Errorf("%s: %d %q, want %d in Anthropic's envelope", tt.name, resp.StatusCode, body, tt.status)
+			continue
+		}
+		if id := resp.Header.Get("Request-Id"); id == "" || ae.RequestID != id {
+			t.Errorf("%s: body request_id %q, header request-id %q; want both, equal", tt.name, ae.RequestID, id)
+		}
+	}
+}

@@ -217,9 +217,14 @@ func renderError(api exchange.API, status int, e openai.Error) (int, []byte) {
 }
 
 // RenderError renders an error the router makes in the client API's own
-// format; the listener uses it for refusals.
-func RenderError(api exchange.API, status int, e openai.Error) (int, []byte) {
-	return renderError(api, status, e)
+// format, with the request id in an Anthropic body as Anthropic puts it;
+// the listener uses it for refusals.
+func RenderError(api exchange.API, status int, e openai.Error, requestID string) (int, []byte) {
+	status, body := renderError(api, status, e)
+	if api.Anthropic() && requestID != "" {
+		body = withRequestID(body, requestID)
+	}
+	return status, body
 }
 
 // clientHeader returns one of the client's request header values.

@@ -12,7 +12,7 @@ import (
 
 // testRenderError stands in for the application's renderer of Anthropic
 // errors: {"type":"error","error":{"type","message"}}.
-func testRenderError(_ exchange.API, status int, e openai.Error) (int, []byte) {
+func testRenderError(_ exchange.API, status int, e openai.Error, _ string) (int, []byte) {
 	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": "status_" + strconv.Itoa(status), "message": e.Message}})
 	return status, b
 }

@@ -23,8 +23,10 @@ import (
 //   - a transfer coding other than chunked (identity, gzip, …) or more
 //     than one Transfer-Encoding field: 501.
 //   - a field name with white space in it ("Transfer Encoding: chunked"),
-//     or a field folded over lines (obs-fold), both of which fasthttp
-//     accepts and other hops may read otherwise: 400.
+//     a field folded over lines (obs-fold), or a line ended by a bare LF
+//     instead of CRLF, all of which fasthttp accepts and other hops may
+//     read otherwise (one hop's "X-A: 1\nContent-Length: 5" is another's
+//     single field): 400.
 func framing(raw []byte) (int, openai.Error) {
 	var lengths, encodings int
 	chunked := true
@@ -33,6 +35,10 @@ func framing(raw []byte) (int, openai.Error) {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
 			line, raw = raw[:i], raw[i+1:]
+			if len(line) == 0 || line[len(line)-1] != '\r' {
+				return 400, openai.NewError(openai.TypeInvalidRequest, CodeMalformed, "",
+					"the request ends a header line with a bare LF (use CRLF)")
+			}
 		} else {
 			raw = nil
 		}

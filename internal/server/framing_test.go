@@ -49,6 +49,10 @@ func TestSmuggling(t *testing.T) {
 			501, CodeTransferEncoding},
 		{"Transfer-Encoding with a space before the colon", head + "Transfer-Encoding : chunked\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body + smuggled,
 			400, CodeMalformed},
+		// One hop reads "X-Foo: a\nContent-Length: N" as one field (no
+		// body: the smuggled request is the next one), another as two.
+		{"a bare LF hiding Content-Length", head + "X-Foo: a\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body + smuggled,
+			400, CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +90,10 @@ func TestFraming(t *testing.T) {
 		{"both", "Host: a\r\nCONTENT-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"length twice", "Content-Length: 5\r\ncontent-length: 5\r\n", 400},
 		{"identity", "Transfer-Encoding: identity\r\n", 501},
-		{"chunked twice", "Transfer-Encoding: chunked\nTransfer-Encoding: chunked\n", 501},
+		{"chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 501},
+		{"bare LF", "Host: a\r\nX-Foo: a\nContent-Length: 5\r\n\r\n", 400},
+		{"bare LF at the end", "Host: a\r\n\n", 400},
+		{"only LF", "Host: a\nAccept: */*\n\n", 400},
 		{"similar names", "Content-Lengthy: 5\r\nTransfer-Encodings: x\r\nContent-Type: a\r\n", 0},
 		{"no final newline", "Content-Length: 5\r\nTransfer-Encoding: chunked", 400},
 		{"space in a name", "Transfer Encoding: chunked\r\n", 400},

@@ -114,7 +114,7 @@ type Deps struct {
 	// RenderError renders an error for a client API other than OpenAI's
 	// (Anthropic's envelope): the status to send and the body. Nil renders
 	// the OpenAI envelope for every API.
-	RenderError func(api exchange.API, status int, e openai.Error) (int, []byte)
+	RenderError func(api exchange.API, status int, e openai.Error, requestID string) (int, []byte)
 	// ClientIP derives the client's address from the peer address and its
 	// X-Forwarded-For header. Nil means the peer address.
 	ClientIP func(peer netip.Addr, xff []byte) netip.Addr
@@ -822,7 +822,7 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, api exchange.API, reqID st
 		writeError(ctx, status, e)
 		return
 	}
-	code, body := s.deps.RenderError(api, status, e)
+	code, body := s.deps.RenderError(api, status, e, reqID)
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
 	if (status == 429 || status == 503) && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
