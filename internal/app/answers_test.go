@@ -261,3 +261,27 @@ func TestAnthropicRefusalsCarryRequestID(t *testing.T) {
 		}
 	}
 }
+
+// Admin API and dashboard requests get one msg=admin line each: info for
+// changes, debug for reads; never the credential.
+func TestAdminAuditLines(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{}), withConfig(func(c *config.Config) {
+		c.Admin.Auth = config.AdminAuth{Method: "bearer_token", Token: ohAdminToken}
+	}))
+	auth := []string{"Authorization", "Bearer " + ohAdminToken}
+	if resp, body := e.Post("/admin/backends/a/drain", "", auth...); resp.StatusCode != 200 {
+		t.Fatalf("drain: %d %s", resp.StatusCode, body)
+	}
+	e.Logs.WaitFor(t, "level=INFO", "msg=admin", "method=POST", "path=/admin/backends/a/drain", "status=200", "client_ip=127.0.0.1")
+	if resp, _ := e.Get("/admin/config?token=x", auth...); resp.StatusCode != 200 {
+		t.Fatalf("config: %d", resp.StatusCode)
+	}
+	e.Logs.WaitFor(t, "level=DEBUG", "msg=admin", "method=GET", "path=/admin/config", "status=200")
+	if resp, _ := e.Post("/admin/backends/a/undrain", ""); resp.StatusCode != 401 {
+		t.Fatalf("undrain without credentials: %d", resp.StatusCode)
+	}
+	e.Logs.WaitFor(t, "msg=admin", "path=/admin/backends/a/undrain", "status=401")
+	if logs := e.Logs.String(); strings.Contains(logs, ohAdminToken) || strings.Contains(logs, "token=x") {
+		t.Error("the admin credential or the query string is in the log")
+	}
+}

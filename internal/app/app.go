@@ -254,8 +254,8 @@ func New(opts Options) (*App, error) {
 		Gate:        a.guard.gate,
 		Extra:       a.serveExtra,
 	})
-	a.adminHandler = admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log})
-	a.uiHandler = a.newUI()
+	a.adminHandler = a.audited(admin.Handler(adminSource{a}, admin.Options{Auth: a.adminAuth, Logger: a.log}))
+	a.uiHandler = a.audited(a.newUI())
 	a.adminApart = opts.Config.Admin.BindAddress != ""
 	a.rt.Store(a.newRuntime(opts.Config, members, budget))
 	a.metrics.ObserveReload("success")
