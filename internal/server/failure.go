@@ -29,6 +29,9 @@ const (
 	CodeReadTimeout      = "request_timeout"
 	CodeTransferEncoding = "unsupported_transfer_encoding"
 	CodeAmbiguousFraming = "ambiguous_framing"
+	// CodeHTTPVersion: a request line naming a version other than HTTP/1.1
+	// or HTTP/1.0 (505).
+	CodeHTTPVersion = "http_version_not_supported"
 )
 
 // Error kinds (access log) of requests the listener cannot read.
@@ -38,6 +41,7 @@ const (
 	errorKindBodyLarge    = "body_too_large"
 	errorKindTimeout      = "read_timeout"
 	errorKindFraming      = "bad_framing"
+	errorKindVersion      = "http_version"
 )
 
 // handleError answers a request fasthttp could not read. The error's text is

@@ -51,6 +51,8 @@ func TestSmuggling(t *testing.T) {
 			400, CodeMalformed},
 		// One hop reads "X-Foo: a\nContent-Length: N" as one field (no
 		// body: the smuggled request is the next one), another as two.
+		{"HTTP/2.0 request line", "GET /health HTTP/2.0\r\nHost: router.test\r\n\r\n" + smuggled,
+			505, CodeHTTPVersion},
 		{"a bare LF hiding Content-Length", head + "X-Foo: a\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body + smuggled,
 			400, CodeMalformed},
 	}

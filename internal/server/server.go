@@ -460,6 +460,12 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(st.MaxBodySize), WriteTimeout: st.ClientWriteTimeout}
 }
 
+// The protocol versions the listener speaks.
+var (
+	protoHTTP11 = []byte("HTTP/1.1")
+	protoHTTP10 = []byte("HTTP/1.0")
+)
+
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverHandler(ctx)
 	if s.draining.Load() {
@@ -470,9 +476,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	reqID := requestID(ctx)
 	ctx.Response.Header.Set("X-Request-Id", reqID)
 	ctx.SetUserValue(requestIDKey, reqID)
-	if status, e := framing(ctx.Request.Header.RawHeaders()); status != 0 {
+	status, e := framing(ctx.Request.Header.RawHeaders())
+	if proto := ctx.Request.Header.Protocol(); status == 0 && !bytes.Equal(proto, protoHTTP11) && !bytes.Equal(proto, protoHTTP10) {
+		// fasthttp serves any version it is given; an HTTP/2.0 or 3.0
+		// request line over this connection is not one it can speak.
+		status, e = 505, openai.NewError(openai.TypeInvalidRequest, CodeHTTPVersion, "", "the router speaks HTTP/1.1 and HTTP/1.0 on this listener")
+	}
+	if status != 0 {
 		// The body's end is ambiguous, so is the start of the next request.
-		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: status, ErrorKind: errorKindFraming}
+		kind := errorKindFraming
+		if status == 505 {
+			kind = errorKindVersion
+		}
+		rec := &exchange.Record{Start: ctx.Time(), RequestID: reqID, Endpoint: s.endpointLabel(ctx.Path()), Status: status, ErrorKind: kind}
 		s.describe(ctx, rec, nil)
 		s.refuse(ctx, rec, s.apiOf(ctx.Path()), e)
 		return
