@@ -58,6 +58,16 @@ func writeTemp(t *testing.T, name, content string) string {
 	return path
 }
 
+// --help prints the usage on stdout and exits 0, like every command's.
+func TestBenchHelp(t *testing.T) {
+	for _, flag := range []string{"--help", "-h"} {
+		code, stdout, stderr := benchMain(t, flag)
+		if code != app.ExitOK || !strings.Contains(stdout, "Usage: continuum bench") || stderr != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", flag, code, stdout, stderr)
+		}
+	}
+}
+
 func TestBenchUsage(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -65,7 +75,6 @@ func TestBenchUsage(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"help", []string{"--help"}, app.ExitOK, "Usage: continuum bench"},
 		{"unknown flag", []string{"--model", "m", "--bogus"}, app.ExitUsage, "flag provided but not defined: -bogus"},
 		{"missing model", []string{"--url", "http://127.0.0.1:1"}, app.ExitUsage, "--model is required"},
 		{"both loops", []string{"--model", "m", "--rate", "5", "--concurrency", "2"}, app.ExitUsage, "not both"},
