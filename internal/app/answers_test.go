@@ -285,3 +285,39 @@ func TestAdminAuditLines(t *testing.T) {
 		t.Error("the admin credential or the query string is in the log")
 	}
 }
+
+// An Anthropic backend's error event after the commit point reaches an
+// Anthropic client once: the router's event, with the backend's type.
+func TestAnthropicPassthroughErrorEventOnce(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{
+			`event: message_start` + "\n" + `data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}`,
+			`event: content_block_start` + "\n" + `data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+			`event: content_block_delta` + "\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`,
+			`event: error` + "\n" + `data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		} {
+			_, _ = io.WriteString(w, ev+"\n\n")
+		}
+	})
+	e := start(t, withHandlerBackend("claude", h, "claude-x"), withConfig(func(c *config.Config) {
+		for i := range c.Backends {
+			c.Backends[i].Type = "anthropic"
+		}
+	}))
+	resp, err := http.Post(e.URL+"/v1/messages", "application/json",
+		strings.NewReader(`{"model":"claude-x","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body) // the stream is cut without its end
+	body := string(raw)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"text":"Hi"`) {
+		t.Fatalf("%d:\n%s", resp.StatusCode, body)
+	}
+	if n := strings.Count(body, "event: error"); n != 1 || !strings.Contains(body, "overloaded_error") || strings.Contains(body, "message_stop") {
+		t.Errorf("%d error events, want one overloaded_error and no message_stop:\n%s", n, body)
+	}
+}

@@ -253,9 +253,16 @@ type passAnthropic struct {
 }
 
 func (p *passAnthropic) event(dst []byte, ev openai.Event, committed bool) ([]byte, signal) {
-	dst = append(dst, ev.Raw...)
 	info := anthropicClient.Classify(ev)
 	sig := infoSignal(info)
+	if sig.failed {
+		// The backend's error event is not relayed as it is: before the
+		// commit point the request fails over; after it the stream ends
+		// with the router's one error event, which carries its type and
+		// message.
+		return dst, sig
+	}
+	dst = append(dst, ev.Raw...)
 	if info.Done {
 		p.done = true
 	}
