@@ -141,7 +141,7 @@ func encodeGeminiRequest(req *openai.ChatRequest, opts *BackendOptions) (*gemini
 		if t.Type != "function" || t.Function == nil {
 			return nil, badRequest(fmt.Sprintf("tools[%d].type", i), CodeUnsupported, "tool type %q is not supported by this model's backend; only function tools are", t.Type)
 		}
-		decls = append(decls, gemini.FunctionDeclaration{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+		decls = append(decls, gemini.FunctionDeclaration{Name: t.Function.Name, Description: t.Function.Description, Parameters: gemini.Schema(t.Function.Parameters)})
 	}
 	if len(decls) > 0 {
 		gr.Tools = []gemini.Tool{{FunctionDeclarations: decls}}
@@ -173,7 +173,7 @@ func encodeGeminiRequest(req *openai.ChatRequest, opts *BackendOptions) (*gemini
 		case "json_schema":
 			gc.ResponseMimeType = "application/json"
 			if rf.JSONSchema != nil {
-				gc.ResponseSchema = rf.JSONSchema.Schema
+				gc.ResponseSchema = gemini.Schema(rf.JSONSchema.Schema)
 			}
 		}
 	}
