@@ -127,13 +127,18 @@ type ResilientOptions struct {
 // breaker; its failure opens it for another OpenFor.
 //
 // Write-back: what the failure policy admitted (local and allow items alike,
-// refunds and debt included) is journaled per bucket. After the next
-// successful check, the check that finds the journal non-empty writes it
-// back to the store as Debt items (refunds as negative costs), in batches of
-// 128 buckets, before returning: the shared buckets then count the requests
-// admitted during the outage, and a Redis restarted empty is refilled with
-// the usage it lost. A failed write-back keeps the rest of the journal and
-// opens the breaker.
+// refunds and debt included) is journaled per bucket, as the bucket's
+// theoretical arrival time had each admission been charged to the shared
+// bucket at its own time (GCRA at the item's full rate). After the next
+// successful check, the check that finds the journal non-empty writes back,
+// as Debt items in batches of 128 buckets before returning, what is still
+// outstanding of it: (TAT − now) · rate units, the admissions the shared
+// bucket would not have refilled yet. So a Redis restarted empty gets back
+// the recent usage it lost (no burst on top of the outage's admissions),
+// while admissions the rate has long since paid for are not charged again: a
+// key that kept within its limit through a long outage is not locked out
+// for as long afterwards. A failed write-back keeps the rest of the journal
+// and opens the breaker.
 type Resilient struct {
 	inner   Store
 	local   *MemoryStore
@@ -150,7 +155,17 @@ type Resilient struct {
 
 // journaled is what the failure policy admitted on one bucket.
 type journaled struct {
-	item Item // Key, Scope, Rate, Burst of the bucket; Cost is the sum
+	item Item      // Key, Scope, Rate, Burst of the bucket (Cost unset)
+	tat  time.Time // the bucket's theoretical arrival time from the admissions alone
+}
+
+// outstanding returns the units of j's admissions the bucket has not
+// refilled by now.
+func (j *journaled) outstanding(now time.Time) int64 {
+	if !j.tat.After(now) {
+		return 0
+	}
+	return int64(math.Ceil(j.tat.Sub(now).Seconds()*j.item.Rate - 1e-9))
 }
 
 var _ Store = (*Resilient)(nil)
@@ -312,14 +327,20 @@ func (r *Resilient) abandoned(probe bool) {
 	hook()
 }
 
-// writeBack charges batch to the inner store. What it cannot write goes
-// back to the journal, and the breaker opens.
+// writeBack charges what is outstanding of batch to the inner store. What
+// it cannot write goes back to the journal, and the breaker opens.
 func (r *Resilient) writeBack(ctx context.Context, batch map[string]*journaled) {
 	ctx = context.WithoutCancel(ctx)
+	now := r.clock.Now()
 	items := make([]Item, 0, min(len(batch), writeBackBatch))
 	ok := true
-	for _, j := range batch {
-		items = append(items, j.item)
+	for k, j := range batch {
+		it := j.item
+		if it.Cost = j.outstanding(now); it.Cost <= 0 {
+			delete(batch, k) // paid for by the time that passed
+			continue
+		}
+		items = append(items, it)
 		if len(items) == writeBackBatch {
 			if ok = r.charge(ctx, items, batch); !ok {
 				break
@@ -335,7 +356,9 @@ func (r *Resilient) writeBack(ctx context.Context, batch map[string]*journaled) 
 	}
 	r.mu.Lock()
 	for k, j := range batch {
-		r.record(k, j.item)
+		it := j.item
+		it.Cost = j.outstanding(now)
+		r.record(k, it, now)
 	}
 	r.failures++
 	r.openUntil = r.clock.Now().Add(r.opts.OpenFor)
@@ -396,10 +419,11 @@ func (r *Resilient) fallback(ctx context.Context, items []Item) Result {
 		}
 	}
 	if res.Allowed && r.journal > 0 {
+		now := r.clock.Now()
 		r.mu.Lock()
 		for i := range items {
 			if it := &items[i]; it.limited() && it.Cost != 0 {
-				r.record(it.Key, *it)
+				r.record(it.Key, *it, now)
 			}
 		}
 		r.mu.Unlock()
@@ -407,18 +431,26 @@ func (r *Resilient) fallback(ctx context.Context, items []Item) Result {
 	return res
 }
 
-// record adds an admission to the journal; the caller holds r.mu.
-func (r *Resilient) record(key string, it Item) {
+// record adds an admission of it.Cost units at now to the journal, moving
+// its bucket's arrival time as GCRA does (a refund moves it back, never
+// before now); the caller holds r.mu.
+func (r *Resilient) record(key string, it Item, now time.Time) {
 	j := r.pending[key]
 	if j == nil {
 		if len(r.pending) >= r.journal {
 			return
 		}
-		j = &journaled{item: Item{Key: it.Key, Scope: it.Scope, Rate: it.Rate, Burst: it.Burst, Debt: true}}
+		j = &journaled{item: Item{Key: it.Key, Scope: it.Scope, Debt: true}, tat: now}
 		r.pending[key] = j
 	}
 	j.item.Rate, j.item.Burst = it.Rate, it.Burst
-	j.item.Cost += it.Cost
+	if j.tat.Before(now) {
+		j.tat = now
+	}
+	j.tat = j.tat.Add(time.Duration(float64(it.Cost) / it.Rate * float64(time.Second)))
+	if j.tat.Before(now) {
+		j.tat = now
+	}
 }
 
 func (r *Resilient) policy(scope string) Policy {

@@ -244,9 +244,11 @@ func TestResilientWriteBack(t *testing.T) {
 	}
 	wb := calls[2]
 	slices.SortFunc(wb, func(a, b Item) int { return strings.Compare(a.Key, b.Key) })
+	// k: 4 × 3 − 2 = 10 units at once, at 10 per second: 1 s of arrival
+	// time, of which the 500ms outage paid half. c: 4 units, 0.4 s, all
+	// paid: nothing to write.
 	want := []Item{
-		{Key: "c", Scope: "c", Rate: 10, Burst: 100, Cost: 4, Debt: true},
-		{Key: "k", Scope: "key", Rate: 10, Burst: 100, Cost: 10, Debt: true},
+		{Key: "k", Scope: "key", Rate: 10, Burst: 100, Cost: 5, Debt: true},
 	}
 	if !slices.Equal(wb, want) {
 		t.Errorf("write-back %+v, want %+v", wb, want)
@@ -262,10 +264,10 @@ func TestResilientWriteBackFailureKeepsJournal(t *testing.T) {
 	inner := &failAfter{fakeStore: fakeStore{err: errDown}}
 	r := NewResilient(inner, ResilientOptions{Clock: clk})
 	ctx := context.Background()
-	r.Take(ctx, []Item{item("k", "key", 100, 2)})
+	r.Take(ctx, []Item{item("k", "key", 100, 20)}) // 2 s of arrival time at 10/s
 	clk.Advance(DefaultOpenFor)
 	inner.set(nil)
-	inner.failNext = true // the probe passes, the write-back fails
+	inner.failNext = true // the probe passes, the write-back fails (of 15)
 	r.Take(ctx, []Item{item("x", "key", 100, 1)})
 	if got := r.State(); got != BreakerOpen {
 		t.Fatalf("state after a failed write-back %v, want open", got)
@@ -275,8 +277,48 @@ func TestResilientWriteBackFailureKeepsJournal(t *testing.T) {
 	inner.mu.Lock()
 	last := inner.calls[len(inner.calls)-1]
 	inner.mu.Unlock()
-	if len(last) != 1 || last[0].Key != "k" || last[0].Cost != 2 || !last[0].Debt {
-		t.Errorf("second write-back %+v, want k: 2 as debt", last)
+	if len(last) != 1 || last[0].Key != "k" || last[0].Cost != 10 || !last[0].Debt {
+		t.Errorf("second write-back %+v, want k: 10 as debt (20, less 1 s of refill)", last)
+	}
+}
+
+// TestResilientWriteBackAfterLongOutage: a key that kept within its limit
+// through a long outage is not charged its whole outage on recovery (which
+// locked it out for about as long as the outage); only what the shared
+// bucket would not have refilled yet is written back.
+func TestResilientWriteBackAfterLongOutage(t *testing.T) {
+	clk := clock.NewFake(start)
+	inner := &fakeStore{err: errDown}
+	r := NewResilient(inner, ResilientOptions{Clock: clk})
+	ctx := context.Background()
+	steady := Item{Key: "k", Scope: "key", Rate: 10, Burst: 20, Cost: 1}
+	for range 600 { // 60 s at 8 per second, within 10 per second
+		if res, _ := r.Take(ctx, []Item{steady}); !res.Allowed {
+			t.Fatal("a request within the limit was refused during the outage")
+		}
+		clk.Advance(125 * time.Millisecond)
+	}
+	// A burst of 15 at the end: the shared bucket must learn of it.
+	for range 15 {
+		r.Take(ctx, []Item{{Key: "b", Scope: "key", Rate: 10, Burst: 20, Cost: 1}})
+	}
+	clk.Advance(DefaultOpenFor) // the next check probes Redis, back now
+	inner.set(nil)
+	if res, err := r.Take(ctx, []Item{item("probe", "key", 100, 1)}); err != nil || res.Source != SourceRedis {
+		t.Fatalf("the probe: %+v, %v", res, err)
+	}
+	inner.mu.Lock()
+	wb := inner.calls[len(inner.calls)-1]
+	inner.mu.Unlock()
+	got := map[string]int64{}
+	for _, it := range wb {
+		got[it.Key] = it.Cost
+	}
+	if got["k"] > 1 {
+		t.Errorf("the steady key is charged %d on recovery, want at most 1 (its 480 admissions were paid by 60 s at 10/s)", got["k"])
+	}
+	if got["b"] != 10 {
+		t.Errorf("the last burst is charged %d, want 10 (15, less the 500ms before the probe)", got["b"])
 	}
 }
 
