@@ -321,3 +321,22 @@ func TestAnthropicPassthroughErrorEventOnce(t *testing.T) {
 		t.Errorf("%d error events, want one overloaded_error and no message_stop:\n%s", n, body)
 	}
 }
+
+// A stream whose client did not ask for usage is still counted in tokens
+// (the router asks the backend for the usage chunk and keeps it from the
+// client), with no token limit configured.
+func TestStreamTokensCountedWithoutIncludeUsage(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{Tokens: 7}))
+	resp, body := e.Post("/v1/chat/completions", chatBody(mock.DefaultModel, true))
+	if resp.StatusCode != 200 || !strings.Contains(body, "[DONE]") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, `"usage":{`) {
+		t.Errorf("the client did not ask for usage but got a usage chunk:\n%s", body)
+	}
+	m := opsScrape(t, e.URL+"/metrics")
+	if got := m.Sum("continuum_tokens_total", "type", "completion"); got != 7 {
+		t.Errorf("continuum_tokens_total{type=completion} = %v, want 7 (from the backend's usage)", got)
+	}
+	e.Logs.WaitFor(t, "msg=request", "stream=true", "tokens_out=7")
+}

@@ -81,9 +81,10 @@ func (a *attempt) plan(model string) (plan, *failure) {
 		if call.API == exchange.ChatCompletions && f.snap.opts.Prompts != nil {
 			body = f.withPrompt(t, model, false)
 		}
-		if (call.Charge != nil || a.charge != nil) && call.Fields.Stream && !call.Fields.IncludeUsage {
-			// A token limit needs the stream's usage: ask for it, and keep
-			// the usage chunk from the client that did not.
+		if call.Fields.Stream && !call.Fields.IncludeUsage && call.API != exchange.Embeddings {
+			// Token metrics, per-key usage and token limits need the
+			// stream's usage: ask for it, and keep the usage chunk from
+			// the client that did not.
 			if b, ok := openai.WithIncludeUsage(body); ok {
 				body, a.openai.stripUsage = b, true
 			}
