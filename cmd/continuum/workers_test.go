@@ -430,8 +430,41 @@ func TestWorkersBinaryUpgradeUnderLoad(t *testing.T) {
 	backend := mockServer(t, mock.Options{Models: []string{"m"}, TTFT: 10 * time.Millisecond})
 	slow := mockServer(t, mock.Options{Models: []string{"slow"}, TokenDelay: 50 * time.Millisecond, Tokens: 20})
 	pidFile := filepath.Join(t.TempDir(), "continuum.pid")
-	p := startCluster(t, workersConfig(t, backend.URL, "", backendYAML("s", slow.URL, "slow")), "--pid-file", pidFile)
+	p := startCluster(t, workersConfig(t, backend.URL, "admin:\n  auth: {method: bearer_token, token: secret-t}\n",
+		backendYAML("s", slow.URL, "slow"), backendYAML("d", backend.URL, "spare")), "--pid-file", pidFile)
 	addr := clusterAddr(t, p)
+	// An operator drained backend d: it must stay drained across upgrades.
+	drained := func() (bool, int) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+"/admin/backends/d", nil)
+		req.Header.Set("Authorization", "Bearer secret-t")
+		req.Close = true
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b struct {
+			Drained bool `json:"drained"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /admin/backends/d: %d %v", resp.StatusCode, err)
+		}
+		w, _ := strconv.Atoi(resp.Header.Get("X-Continuum-Worker"))
+		return b.Drained, w
+	}
+	{
+		req, _ := http.NewRequest("POST", "http://"+addr+"/admin/backends/d/drain", nil)
+		req.Header.Set("Authorization", "Bearer secret-t")
+		req.Close = true
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("drain d: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		by, _ := strconv.Atoi(resp.Header.Get("X-Continuum-Worker"))
+		p.waitLog(t, "backend drained", map[string]string{"worker": strconv.Itoa(1 - by)})
+	}
 	readPID := func() int {
 		t.Helper()
 		pid, err := strconv.Atoi(strings.TrimSpace(mustRead(t, pidFile)))
@@ -496,6 +529,12 @@ func TestWorkersBinaryUpgradeUnderLoad(t *testing.T) {
 		for range 8 {
 			if _, pid := health(t, addr); !slices.Contains(newWorkers, pid) {
 				t.Errorf("/health answered by pid %d, not one of the new workers %v", pid, newWorkers)
+			}
+		}
+		// And backend d is still drained on every new worker.
+		for range 8 {
+			if d, w := drained(); !d {
+				t.Errorf("after upgrade %d: backend d is not drained on worker %d", i, w)
 			}
 		}
 		master = next

@@ -264,6 +264,23 @@ func (c *control) handle(ctx context.Context, conn net.Conn) {
 	}
 }
 
+// drainedList returns the drained backends, sorted.
+func (c *control) drainedList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.drainedLocked()
+}
+
+// setDrained marks backends drained, as a worker's drain would (for the
+// backends a previous master had drained).
+func (c *control) setDrained(backends []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range backends {
+		c.drained[b] = true
+	}
+}
+
 func (c *control) drainedLocked() []string {
 	var out []string
 	for b := range c.drained {

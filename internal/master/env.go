@@ -22,6 +22,10 @@ const (
 	// EnvListeners lists the inherited listening sockets as role:fd pairs
 	// separated by commas ("main:3,main:4,admin:5").
 	EnvListeners = "CONTINUUM_WORKER_LISTENERS"
+	// EnvDrained carries the drained backends (a JSON list of names) from
+	// a master to the one a binary upgrade starts, which gives them to its
+	// workers.
+	EnvDrained = "CONTINUUM_MASTER_DRAINED"
 )
 
 // Listener roles.

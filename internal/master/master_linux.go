@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,17 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	ctl := newControl(ctlLn, sup, log, reloaded)
+	if raw, ok := os.LookupEnv(EnvDrained); ok {
+		// Backends drained under the previous master stay drained.
+		var drained []string
+		if err := json.Unmarshal([]byte(raw), &drained); err != nil {
+			log.Warn("binary upgrade: the drained backends could not be read; none are drained", "error", err.Error())
+		} else if len(drained) > 0 {
+			ctl.setDrained(drained)
+			log.Info("binary upgrade: backends stay drained", "backends", drained)
+		}
+		_ = os.Unsetenv(EnvDrained)
+	}
 	ctlCtx, stopCtl := context.WithCancel(context.Background())
 	var ctlDone sync.WaitGroup
 	ctlDone.Go(func() { ctl.serve(ctlCtx) })
@@ -142,6 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			upgrading = true
 			log.Info("binary upgrade: starting a new master", "executable", os.Args[0])
+			// The new master inherits the environment: it carries the
+			// drained backends, which live in this master's memory.
+			if drained, err := json.Marshal(ctl.drainedList()); err == nil {
+				_ = os.Setenv(EnvDrained, string(drained))
+			}
 			go func() { upgrades <- upg.Upgrade() }()
 		case err := <-upgrades:
 			upgrading = false
