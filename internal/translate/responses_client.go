@@ -644,7 +644,10 @@ func (responsesClient) EncodeResponse(c *openai.ChatCompletion, req *openai.Chat
 		text = *m.Refusal
 	}
 	if text != "" || len(m.ToolCalls) == 0 {
-		o.Output = append(o.Output, respMessageItem{ID: itemID("msg", id, n), Type: "message", Status: "completed", Role: "assistant",
+		// A message cut short (length, content filter) is incomplete, as
+		// the response is.
+		status, _ := respStatus(ch.FinishReason)
+		o.Output = append(o.Output, respMessageItem{ID: itemID("msg", id, n), Type: "message", Status: status, Role: "assistant",
 			Content: []respOutputText{{Type: "output_text", Text: text, Annotations: []any{}, Logprobs: []any{}}}})
 		n++
 	}

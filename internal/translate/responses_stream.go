@@ -198,7 +198,8 @@ func (e *respEncoder) closeMessage(dst []byte) []byte {
 	part := respOutputText{Type: "output_text", Text: text, Annotations: []any{}, Logprobs: []any{}}
 	dst = e.emit(dst, "response.output_text.done", map[string]any{"item_id": e.msgID, "output_index": e.msg, "content_index": 0, "text": text, "logprobs": []any{}})
 	dst = e.emit(dst, "response.content_part.done", map[string]any{"item_id": e.msgID, "output_index": e.msg, "content_index": 0, "part": part})
-	item := respMessageItem{ID: e.msgID, Type: "message", Status: "completed", Role: "assistant", Content: []respOutputText{part}}
+	status, _ := respStatus(e.finish) // incomplete when cut short (length, content filter)
+	item := respMessageItem{ID: e.msgID, Type: "message", Status: status, Role: "assistant", Content: []respOutputText{part}}
 	dst = e.emit(dst, "response.output_item.done", map[string]any{"output_index": e.msg, "item": item})
 	e.setOutput(e.msg, item)
 	e.msg = -1
