@@ -340,3 +340,22 @@ func TestStreamTokensCountedWithoutIncludeUsage(t *testing.T) {
 	}
 	e.Logs.WaitFor(t, "msg=request", "stream=true", "tokens_out=7")
 }
+
+// Anthropic request parameters an OpenAI-compatible backend cannot take
+// are named in X-Continuum-Dropped-Params, as in the other direction.
+func TestAnthropicClientDroppedParams(t *testing.T) {
+	e := start(t, withBackend("a", mock.Options{}))
+	for _, stream := range []bool{false, true} {
+		body := `{"model":"` + mock.DefaultModel + `","max_tokens":10,"top_k":5,"service_tier":"auto","messages":[{"role":"user","content":"hi"}]`
+		if stream {
+			body += `,"stream":true`
+		}
+		resp, got := e.Post("/v1/messages", body+"}")
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream %v: %d %s", stream, resp.StatusCode, got)
+		}
+		if h := resp.Header.Get("X-Continuum-Dropped-Params"); !strings.Contains(h, "top_k") || !strings.Contains(h, "service_tier") {
+			t.Errorf("stream %v: X-Continuum-Dropped-Params %q, want top_k and service_tier", stream, h)
+		}
+	}
+}

@@ -109,7 +109,7 @@ func (a *attempt) plan(model string) (plan, *failure) {
 	}
 	// A translation, through the pivot.
 	tr := &translated{api: call.API}
-	pivot, err := decodePivot(call, t)
+	pivot, err := decodePivot(call, t, tr.dropped)
 	if err != nil {
 		return plan{}, a.badRequest(err)
 	}
@@ -167,12 +167,15 @@ func (a *attempt) plan(model string) (plan, *failure) {
 	return p, nil
 }
 
-// decodePivot decodes the call's body into the pivot for backend t.
-func decodePivot(call *exchange.Call, t *Target) (*openai.ChatRequest, error) {
+// decodePivot decodes the call's body into the pivot for backend t;
+// dropped is told of each client parameter the backend cannot take (nil:
+// nobody).
+func decodePivot(call *exchange.Call, t *Target, dropped func(string)) (*openai.ChatRequest, error) {
 	opts := translate.ClientOptions{
 		BackendType:      string(t.Backend.Type),
 		Reasoning:        t.Dialect.Reasoning,
 		AnthropicVersion: clientHeader(call, "anthropic-version"),
+		Dropped:          dropped,
 	}
 	if beta := clientHeader(call, "anthropic-beta"); beta != "" {
 		opts.AnthropicBeta = strings.Split(beta, ",")
