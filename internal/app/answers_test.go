@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/continuumhq/continuum/internal/config"
 	"github.com/continuumhq/continuum/internal/mock"
@@ -357,5 +358,61 @@ func TestAnthropicClientDroppedParams(t *testing.T) {
 		if h := resp.Header.Get("X-Continuum-Dropped-Params"); !strings.Contains(h, "top_k") || !strings.Contains(h, "service_tier") {
 			t.Errorf("stream %v: X-Continuum-Dropped-Params %q, want top_k and service_tier", stream, h)
 		}
+	}
+}
+
+// Rate-limit headers are derived across APIs: OpenAI's x-ratelimit-* for an
+// OpenAI client of an Anthropic backend, Anthropic's for the reverse.
+func TestRateLimitHeadersAcrossAPIs(t *testing.T) {
+	claude := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("anthropic-ratelimit-requests-limit", "100")
+		h.Set("anthropic-ratelimit-requests-remaining", "99")
+		h.Set("anthropic-ratelimit-requests-reset", time.Now().Add(90*time.Second).UTC().Format(time.RFC3339))
+		h.Set("anthropic-ratelimit-tokens-limit", "50000")
+		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}`)
+	})
+	gpt := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("x-ratelimit-limit-requests", "60")
+		h.Set("x-ratelimit-remaining-requests", "59")
+		h.Set("x-ratelimit-reset-requests", "1m0s")
+		_, _ = io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-x","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	})
+	e := start(t, withHandlerBackend("claude", claude, "claude-x"), withHandlerBackend("gpt", gpt, "gpt-x"),
+		withConfig(func(c *config.Config) {
+			for i := range c.Backends {
+				if c.Backends[i].Name == "claude" {
+					c.Backends[i].Type = "anthropic"
+				}
+			}
+		}))
+
+	resp, body := e.Post("/v1/chat/completions", chatBody("claude-x", false))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Ratelimit-Limit-Requests") != "100" || resp.Header.Get("X-Ratelimit-Remaining-Requests") != "99" ||
+		resp.Header.Get("X-Ratelimit-Limit-Tokens") != "50000" {
+		t.Errorf("OpenAI client of an Anthropic backend: x-ratelimit headers %v", resp.Header)
+	}
+	if d, err := time.ParseDuration(resp.Header.Get("X-Ratelimit-Reset-Requests")); err != nil || d <= 80*time.Second || d > 90*time.Second {
+		t.Errorf("x-ratelimit-reset-requests %q, want about 90s", resp.Header.Get("X-Ratelimit-Reset-Requests"))
+	}
+
+	resp, body = e.Post("/v1/messages", `{"model":"gpt-x","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Anthropic-Ratelimit-Requests-Limit") != "60" || resp.Header.Get("Anthropic-Ratelimit-Requests-Remaining") != "59" {
+		t.Errorf("Anthropic client of an OpenAI backend: anthropic-ratelimit headers %v", resp.Header)
+	}
+	at, err := time.Parse(time.RFC3339, resp.Header.Get("Anthropic-Ratelimit-Requests-Reset"))
+	if d := time.Until(at); err != nil || d < 55*time.Second || d > 61*time.Second {
+		t.Errorf("anthropic-ratelimit-requests-reset %q, want about a minute from now", resp.Header.Get("Anthropic-Ratelimit-Requests-Reset"))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/continuumhq/continuum/internal/clock"
+	"github.com/continuumhq/continuum/internal/backend"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
@@ -423,6 +424,7 @@ func (a *attempt) statusFailure(resp *upstream.Response) *failure {
 	if ue != nil || resp.Status >= 500 { // a 5xx is passed on in an envelope, possibly the router's
 		pass.Header = withContentType(pass.Header)
 	}
+	pass.Header = a.rateHeaders(pass.Header, resp.Header)
 	fl := &failure{kind: "status_" + strconv.Itoa(resp.Status), detail: fmt.Sprintf("backend answered %d", resp.Status), status: status, passOn: pass}
 	if ue != nil && ue.SpendLimit {
 		fl.final = true
@@ -602,6 +604,24 @@ func (a *attempt) answerHeaders(h upstream.Header, stream bool) []exchange.Field
 	out[len(out)-1].Value = ct
 	if f, ok := droppedHeader(a.rl); ok {
 		out = append(out, f)
+	}
+	return a.rateHeaders(out, h)
+}
+
+// rateHeaders adds the client API's rate-limit fields derived from a
+// translated answer's (ratelimit.go): OpenAI's for an OpenAI client of an
+// Anthropic backend, Anthropic's for an Anthropic client of an
+// OpenAI-compatible one.
+func (a *attempt) rateHeaders(out []exchange.Field, h upstream.Header) []exchange.Field {
+	if _, ok := a.rl.(*translated); !ok {
+		return out
+	}
+	client, backendAPI := a.f.req.API.Anthropic(), a.t.Backend.Type.Protocol()
+	switch {
+	case !client && backendAPI == backend.ProtocolAnthropic:
+		return withDerivedRateHeaders(out, h, false, a.f.p.clk.Now())
+	case client && backendAPI == backend.ProtocolOpenAI:
+		return withDerivedRateHeaders(out, h, true, a.f.p.clk.Now())
 	}
 	return out
 }
