@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/backend"
+	"github.com/continuumhq/continuum/internal/clock"
 	"github.com/continuumhq/continuum/internal/exchange"
 	"github.com/continuumhq/continuum/internal/openai"
 	"github.com/continuumhq/continuum/internal/resilience"
