@@ -9,7 +9,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
+
+	"github.com/continuumhq/continuum/internal/jsonextra"
 )
 
 // API versions, sent as the anthropic-version header. Version20230601 is the
@@ -68,15 +69,9 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	all, err := jsonextra.Split(b, requestKeys)
+	if err != nil {
 		return err
-	}
-	for _, k := range requestKeys {
-		delete(all, k)
-	}
-	if len(all) == 0 {
-		all = nil
 	}
 	*r = Request(f)
 	r.Extra = all
@@ -89,7 +84,7 @@ func (r Request) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendExtra(b, r.Extra, requestKeys)
+	return jsonextra.Append(b, r.Extra, requestKeys)
 }
 
 // Text is a string, or an array of text blocks (the system prompt, a tool
@@ -264,15 +259,9 @@ func (t *Tool) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	all, err := jsonextra.Split(b, toolKeys)
+	if err != nil {
 		return err
-	}
-	for _, k := range toolKeys {
-		delete(all, k)
-	}
-	if len(all) == 0 {
-		all = nil
 	}
 	*t = Tool(f)
 	t.Extra = all
@@ -285,7 +274,7 @@ func (t Tool) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendExtra(b, t.Extra, toolKeys)
+	return jsonextra.Append(b, t.Extra, toolKeys)
 }
 
 // IsServerTool reports whether the tool is one of Anthropic's server tools
@@ -506,35 +495,4 @@ type ModelList struct {
 	HasMore bool    `json:"has_more"`
 	FirstID *string `json:"first_id"`
 	LastID  *string `json:"last_id"`
-}
-
-// appendExtra splices the members of extra (sorted by key, skipping those
-// in skip and those with empty values) into the JSON object b.
-func appendExtra(b []byte, extra map[string]json.RawMessage, skip []string) ([]byte, error) {
-	keys := make([]string, 0, len(extra))
-	for k, v := range extra {
-		if len(v) > 0 && !slices.Contains(skip, k) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return b, nil
-	}
-	slices.Sort(keys)
-	out := bytes.TrimRight(b, " \n")
-	out = out[:len(out)-1] // the closing brace
-	for _, k := range keys {
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		if !json.Valid(extra[k]) {
-			return nil, fmt.Errorf("extra field %q: invalid JSON", k)
-		}
-		out = append(append(append(out, kb...), ':'), extra[k]...)
-	}
-	return append(out, '}'), nil
 }

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
+
+	"github.com/continuumhq/continuum/internal/jsonextra"
 )
 
 // This file holds the typed chat-completions wire format: the pivot through
@@ -78,15 +79,9 @@ func (r *ChatRequest) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	all, err := jsonextra.Split(b, chatRequestKeys)
+	if err != nil {
 		return err
-	}
-	for _, k := range chatRequestKeys {
-		delete(all, k)
-	}
-	if len(all) == 0 {
-		all = nil
 	}
 	*r = ChatRequest(f)
 	r.Extra = all
@@ -100,43 +95,7 @@ func (r ChatRequest) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendExtra(b, r.Extra, chatRequestKeys)
-}
-
-// appendExtra splices the members of extra (sorted by key, skipping those in
-// skip and those with empty values) into the JSON object b.
-func appendExtra(b []byte, extra map[string]json.RawMessage, skip []string) ([]byte, error) {
-	if len(extra) == 0 {
-		return b, nil
-	}
-	keys := make([]string, 0, len(extra))
-	for k, v := range extra {
-		if len(v) > 0 && !slices.Contains(skip, k) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return b, nil
-	}
-	slices.Sort(keys)
-	out := bytes.TrimRight(b, " \n")
-	out = out[:len(out)-1] // the closing brace
-	for _, k := range keys {
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		if !json.Valid(extra[k]) {
-			return nil, fmt.Errorf("extra field %q: invalid JSON", k)
-		}
-		out = append(out, kb...)
-		out = append(out, ':')
-		out = append(out, extra[k]...)
-	}
-	return append(out, '}'), nil
+	return jsonextra.Append(b, r.Extra, chatRequestKeys)
 }
 
 // MaxOutputTokens returns max_completion_tokens, else max_tokens, and false
@@ -384,15 +343,9 @@ func (t *ToolCall) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	all, err := jsonextra.Split(b, toolCallKeys)
+	if err != nil {
 		return err
-	}
-	for _, k := range toolCallKeys {
-		delete(all, k)
-	}
-	if len(all) == 0 {
-		all = nil
 	}
 	*t = ToolCall(f)
 	t.Extra = all
@@ -405,7 +358,7 @@ func (t ToolCall) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendExtra(b, t.Extra, toolCallKeys)
+	return jsonextra.Append(b, t.Extra, toolCallKeys)
 }
 
 // FunctionCall is the function of a tool call; Arguments is JSON text (a
