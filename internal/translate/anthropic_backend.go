@@ -36,12 +36,21 @@ func (anthropicBackend) EncodeRequest(req *openai.ChatRequest, opts BackendOptio
 	return b, nil
 }
 
-func encodeAnthropicRequest(req *openai.ChatRequest, opts *BackendOptions) (*anthropic.Request, error) {
+// checkOneChoiceNoLogprobs refuses what neither vendor API can answer: n > 1
+// and logprobs.
+func checkOneChoiceNoLogprobs(req *openai.ChatRequest) error {
 	if req.N != nil && *req.N > 1 {
-		return nil, badRequest("n", CodeUnsupported, "n > 1 is not supported by this model's backend")
+		return badRequest("n", CodeUnsupported, "n > 1 is not supported by this model's backend")
 	}
 	if req.Logprobs != nil && *req.Logprobs || req.TopLogprobs != nil {
-		return nil, badRequest("logprobs", CodeUnsupported, "logprobs are not supported by this model's backend")
+		return badRequest("logprobs", CodeUnsupported, "logprobs are not supported by this model's backend")
+	}
+	return nil
+}
+
+func encodeAnthropicRequest(req *openai.ChatRequest, opts *BackendOptions) (*anthropic.Request, error) {
+	if err := checkOneChoiceNoLogprobs(req); err != nil {
+		return nil, err
 	}
 	if _, ok := req.Extra["audio"]; ok {
 		return nil, badRequest("audio", CodeUnsupported, "audio output is not supported by this model's backend")

@@ -51,11 +51,8 @@ func (geminiBackend) EncodeRequest(req *openai.ChatRequest, opts BackendOptions)
 }
 
 func encodeGeminiRequest(req *openai.ChatRequest, opts *BackendOptions) (*gemini.Request, error) {
-	if req.N != nil && *req.N > 1 {
-		return nil, badRequest("n", CodeUnsupported, "n > 1 is not supported by this model's backend")
-	}
-	if req.Logprobs != nil && *req.Logprobs || req.TopLogprobs != nil {
-		return nil, badRequest("logprobs", CodeUnsupported, "logprobs are not supported by this model's backend")
+	if err := checkOneChoiceNoLogprobs(req); err != nil {
+		return nil, err
 	}
 	gr := &gemini.Request{Contents: []gemini.Content{}}
 	names := map[string]string{} // tool call id → function name
