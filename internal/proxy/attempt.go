@@ -543,12 +543,18 @@ func readBody(resp *upstream.Response, max int64) ([]byte, error) {
 // initialBody is the largest first allocation for a response body.
 const initialBody = 64 << 10
 
-// passHeaders keeps the backend's end-to-end response headers.
+// passHeaders keeps the backend's end-to-end response headers. A backend's
+// own request id (Anthropic's request-id) goes on as X-Upstream-Request-Id,
+// whatever the client's API: the client's request id is the router's.
 func passHeaders(h upstream.Header) []exchange.Field {
 	out := make([]exchange.Field, 0, len(h))
 	for _, f := range h {
 		if upstream.ReturnableHeader(f.Name) {
-			out = append(out, exchange.Field{Name: f.Name, Value: f.Value})
+			name := f.Name
+			if len(name) == len("request-id") && strings.EqualFold(name, "request-id") {
+				name = "X-Upstream-Request-Id"
+			}
+			out = append(out, exchange.Field{Name: name, Value: f.Value})
 		}
 	}
 	return out

@@ -19,7 +19,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,16 +323,6 @@ var (
 // is not finished until the returned Stream has been written or closed.
 func (p *Proxy) Forward(ctx context.Context, req *exchange.Call) *exchange.Response {
 	resp := p.forward(ctx, req)
-	if resp.Backend != "" {
-		// A backend's own request id (Anthropic's request-id) goes on
-		// under another name, whatever the client's API: the client's
-		// request id is the router's.
-		for i, f := range resp.Header {
-			if strings.EqualFold(f.Name, "request-id") {
-				resp.Header[i].Name = "X-Upstream-Request-Id"
-			}
-		}
-	}
 	if req.API.Anthropic() {
 		resp = anthropicAnswer(req, resp)
 	}
