@@ -37,26 +37,18 @@ func (b *rawBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, b.body)
 }
 
-// envelope decodes an OpenAI error envelope, failing the test otherwise.
+// envelope checks that an answer is the OpenAI error envelope, as JSON
+// (rtDecodeError), and returns its type, code and message.
 func envelope(t *testing.T, resp *http.Response, body string) (typ, code, msg string) {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type %q, want application/json (body %q)", ct, body)
 	}
-	var e struct {
-		Error struct {
-			Type    string  `json:"type"`
-			Code    *string `json:"code"`
-			Message string  `json:"message"`
-		} `json:"error"`
+	e := rtDecodeError(t, body)
+	if e.Code != nil {
+		code = *e.Code
 	}
-	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Type == "" {
-		t.Fatalf("not the OpenAI error envelope: %q (%v)", body, err)
-	}
-	if e.Error.Code != nil {
-		code = *e.Error.Code
-	}
-	return e.Error.Type, code, e.Error.Message
+	return e.Type, code, e.Message
 }
 
 // A 2xx answer that is not a JSON object (a proxy's login page in front of

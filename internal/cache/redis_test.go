@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"reflect"
 	"sync"
 	"testing"
@@ -118,14 +119,7 @@ func TestRedisSharedBetweenReplicas(t *testing.T) {
 	}
 }
 
-func hexKey(k Key) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(k))
-	for _, c := range k {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
-}
+func hexKey(k Key) string { return hex.EncodeToString(k[:]) }
 
 func TestRedisKeepsOnlyWhatFits(t *testing.T) {
 	srv := redistest.Start(t)
